@@ -1,0 +1,57 @@
+//! Builds [`Settings`] from three layers: the built-in defaults (which are `config.example.toml`
+//! itself, so the example can never drift from them), the operator's TOML file, then
+//! `PROFILE_OUTBOX__SECTION__KEY` environment variables.
+
+use super::Settings;
+use anyhow::{Context, bail};
+use config::{Config, Environment, File, FileFormat};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Where `--config` points when it is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/profile-outbox/config.toml";
+
+/// The prefix of environment variables that override keys.
+pub const ENV_PREFIX: &str = "PROFILE_OUTBOX";
+
+const DEFAULTS: &str = include_str!("../../config.example.toml");
+
+/// Loads the settings. `path` is the operator's file: when it is `None`, the default path is used if
+/// it exists and the built-in defaults alone otherwise. `env` is the environment to read overrides
+/// from (`None` reads the process environment; tests pass their own).
+pub fn load(path: Option<&Path>, env: Option<HashMap<String, String>>) -> anyhow::Result<Settings> {
+    let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+    match path {
+        Some(path) => {
+            if !path.is_file() {
+                bail!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                );
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        None => {
+            let default = Path::new(DEFAULT_CONFIG_PATH);
+            if default.is_file() {
+                builder = builder.add_source(File::from(default).format(FileFormat::Toml));
+            }
+        }
+    }
+    let environment = Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .source(env);
+    let shown = path.map_or_else(
+        || DEFAULT_CONFIG_PATH.to_owned(),
+        |p| p.display().to_string(),
+    );
+    builder
+        .add_source(environment)
+        .build()
+        .with_context(|| format!("cannot read configuration from {shown}"))?
+        .try_deserialize::<Settings>()
+        .with_context(|| {
+            format!("invalid configuration (file {shown}, then {ENV_PREFIX}__* variables)")
+        })
+}

@@ -1,0 +1,13 @@
+//! Typed settings, loaded once from embedded defaults, a TOML file and the environment.
+
+mod duration;
+mod load;
+mod secret;
+mod settings;
+
+pub use load::{DEFAULT_CONFIG_PATH, ENV_PREFIX, load};
+pub use secret::Token;
+pub use settings::{
+    ClientCode, DatabaseSettings, LogFormat, LogSettings, Method, QuotaSettings, RetrySettings,
+    Settings, TargetSettings, WorkerSettings,
+};

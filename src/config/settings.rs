@@ -1,0 +1,172 @@
+//! The settings the daemon runs on, as types: every value here has already been checked, so
+//! nothing downstream validates configuration again.
+
+use super::duration;
+use serde::{Deserialize, Deserializer, de::Error};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// Everything `config.example.toml` documents, one field per key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub target: TargetSettings,
+    pub quota: QuotaSettings,
+    pub retry: RetrySettings,
+    pub workers: WorkerSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub path: PathBuf,
+    #[serde(with = "duration")]
+    pub busy_timeout: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSettings {
+    #[serde(deserialize_with = "optional")]
+    pub client_code: Option<ClientCode>,
+    #[serde(deserialize_with = "optional_url")]
+    pub base_url: Option<Url>,
+    #[serde(deserialize_with = "optional")]
+    pub token_file: Option<PathBuf>,
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    pub method: Method,
+}
+
+impl TargetSettings {
+    /// The address requests go to: `base_url` when set, else Target's own host for the client code.
+    pub fn endpoint_base(&self) -> Option<Url> {
+        if let Some(url) = &self.base_url {
+            return Some(url.clone());
+        }
+        let code = self.client_code.as_ref()?;
+        Url::parse(&format!("https://{}.tt.omtrdc.net", code.as_str())).ok()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    pub calls_per_day: NonZeroU32,
+    pub max_per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    #[serde(with = "duration")]
+    pub initial_delay: Duration,
+    #[serde(with = "duration")]
+    pub max_delay: Duration,
+    pub max_attempts: NonZeroU32,
+    #[serde(with = "duration")]
+    pub max_retry_after: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub concurrency: NonZeroU32,
+    pub batch_size: NonZeroU32,
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    #[serde(with = "duration")]
+    pub shutdown_deadline: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// How requests carry the update: GET with a query string (Target's documented form, 8 KB) or
+/// POST with a form body (60 KB; keeps visitor data out of URLs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Get,
+    Post,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event; without timestamps when journald adds its own.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A Target client code: the account name in `{client}.tt.omtrdc.net` and in the request path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCode(String);
+
+impl ClientCode {
+    pub fn parse(text: &str) -> Result<ClientCode, String> {
+        let valid = !text.is_empty()
+            && text.len() <= 63
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if valid {
+            Ok(ClientCode(text.to_owned()))
+        } else {
+            Err(format!(
+                "{text:?} is not a client code: use the 1 to 63 letters, digits, '-' or '_' \
+                 that Target shows under Administration > Implementation"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ClientCode::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+/// Reads an optional value where an empty string means "not set", so that the example file can
+/// list every key.
+fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    T::deserialize(serde::de::value::StringDeserializer::<D::Error>::new(text)).map(Some)
+}
+
+fn optional_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Url>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let url = Url::parse(text.trim())
+        .map_err(|e| D::Error::custom(format!("{text:?} is not a URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(D::Error::custom(format!(
+            "{text:?} must start with https:// (or http:// for a local stand-in)"
+        )));
+    }
+    Ok(Some(url))
+}

@@ -1,0 +1,195 @@
+//! The gate in front of every request: it closes for everyone when Target says slow down, is out
+//! of reach, or refuses the token, and reopens with a single probe request before full speed.
+//!
+//! Pure state driven by the outcomes it is shown and the time it is told, so tests step it
+//! without sleeping.
+
+use crate::target::Outcome;
+use std::time::{Duration, Instant};
+
+/// Why delivery is paused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseReason {
+    /// 429 or 503.
+    SlowDown,
+    /// No usable answer from Target.
+    EndpointDown,
+    /// 401 or 403: the token is wrong or expired.
+    Unauthorized,
+}
+
+impl PauseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::SlowDown => "slow_down",
+            PauseReason::EndpointDown => "endpoint_down",
+            PauseReason::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// How much the gate lets through now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowance {
+    /// Full speed.
+    Open,
+    /// One request, to see whether Target is back.
+    Probe,
+    /// Nothing until this much time has passed.
+    Wait(Duration),
+}
+
+/// The gate's state.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    initial: Duration,
+    max: Duration,
+    max_retry_after: Duration,
+    /// Failures in a row since the last answer that showed Target working.
+    failures: u32,
+    reason: Option<PauseReason>,
+    closed_until: Option<Instant>,
+}
+
+impl Gate {
+    /// A gate whose pauses grow from `initial` to `max`; a server-requested `Retry-After` is
+    /// honoured up to `max_retry_after`.
+    pub fn new(initial: Duration, max: Duration, max_retry_after: Duration) -> Gate {
+        Gate {
+            initial,
+            max,
+            max_retry_after,
+            failures: 0,
+            reason: None,
+            closed_until: None,
+        }
+    }
+
+    pub fn allowance(&self, now: Instant) -> Allowance {
+        match self.closed_until {
+            Some(until) if until > now => Allowance::Wait(until - now),
+            _ if self.failures > 0 => Allowance::Probe,
+            _ => Allowance::Open,
+        }
+    }
+
+    /// Why the gate is not fully open, if it is not.
+    pub fn reason(&self) -> Option<PauseReason> {
+        self.reason
+    }
+
+    /// Learns from one answer. Returns true when the gate changed between open and paused, so the
+    /// caller can log the change once rather than for every request. `jitter` is in `[0, 1)`.
+    pub fn observe(&mut self, outcome: &Outcome, now: Instant, jitter: f64) -> bool {
+        let was = self.reason;
+        let (reason, requested) = match outcome {
+            // Any answer about the row itself shows that Target is up and takes our token.
+            Outcome::Delivered { .. } | Outcome::Rejected { .. } => {
+                self.failures = 0;
+                self.reason = None;
+                self.closed_until = None;
+                return was.is_some();
+            }
+            Outcome::SlowDown { retry_after, .. } => (PauseReason::SlowDown, *retry_after),
+            Outcome::EndpointDown { .. } => (PauseReason::EndpointDown, None),
+            Outcome::Unauthorized { .. } => (PauseReason::Unauthorized, None),
+        };
+        self.failures = self.failures.saturating_add(1);
+        let wait = match requested {
+            Some(wait) => wait.min(self.max_retry_after),
+            None => super::backoff(self.initial, self.max, self.failures, jitter),
+        };
+        let until = now + wait;
+        // Several requests in flight can fail together; the latest end of the pause wins.
+        self.closed_until = Some(self.closed_until.map_or(until, |u| u.max(until)));
+        self.reason = Some(reason);
+        was != Some(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        Gate::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        )
+    }
+
+    fn down() -> Outcome {
+        Outcome::EndpointDown {
+            status: None,
+            reason: "refused".into(),
+        }
+    }
+
+    #[test]
+    fn an_outage_closes_the_gate_for_growing_spells_then_probes_with_one_request() {
+        let mut gate = gate();
+        let t0 = Instant::now();
+        assert_eq!(gate.allowance(t0), Allowance::Open);
+        assert!(gate.observe(&down(), t0, 0.999));
+        assert_eq!(gate.reason(), Some(PauseReason::EndpointDown));
+        assert!(matches!(gate.allowance(t0), Allowance::Wait(w) if w <= Duration::from_secs(1)));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(gate.allowance(t1), Allowance::Probe);
+        assert!(!gate.observe(&down(), t1, 0.999), "still down is no change");
+        assert!(
+            matches!(gate.allowance(t1), Allowance::Wait(w) if w > Duration::from_millis(1500))
+        );
+        let t2 = t1 + Duration::from_secs(2);
+        assert_eq!(gate.allowance(t2), Allowance::Probe);
+        assert!(gate.observe(&Outcome::Delivered { status: 200 }, t2, 0.5));
+        assert_eq!(gate.allowance(t2), Allowance::Open);
+        assert_eq!(gate.reason(), None);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_its_cap() {
+        let mut gate = gate();
+        let t0 = Instant::now();
+        gate.observe(
+            &Outcome::SlowDown {
+                status: 429,
+                retry_after: Some(Duration::from_secs(30)),
+            },
+            t0,
+            0.0,
+        );
+        assert_eq!(gate.allowance(t0), Allowance::Wait(Duration::from_secs(30)));
+        gate.observe(
+            &Outcome::SlowDown {
+                status: 429,
+                retry_after: Some(Duration::from_secs(86_400)),
+            },
+            t0,
+            0.0,
+        );
+        assert_eq!(
+            gate.allowance(t0),
+            Allowance::Wait(Duration::from_secs(600))
+        );
+        assert_eq!(gate.reason(), Some(PauseReason::SlowDown));
+    }
+
+    #[test]
+    fn a_refused_token_pauses_but_a_refused_row_does_not() {
+        let mut gate = gate();
+        let t0 = Instant::now();
+        gate.observe(
+            &Outcome::Rejected {
+                status: 400,
+                reason: "bad".into(),
+            },
+            t0,
+            0.0,
+        );
+        assert_eq!(gate.allowance(t0), Allowance::Open);
+        gate.observe(&Outcome::Unauthorized { status: 401 }, t0, 0.0);
+        assert_eq!(gate.reason(), Some(PauseReason::Unauthorized));
+        assert!(matches!(gate.allowance(t0), Allowance::Wait(_)));
+    }
+}

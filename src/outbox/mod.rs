@@ -1,0 +1,13 @@
+//! The outbox table: one small file per operation on it.
+
+mod claim;
+mod enqueue;
+mod record;
+mod recover;
+mod row;
+
+pub use claim::{claim, has_due};
+pub use enqueue::{NewRow, enqueue};
+pub use record::{Decision, RowResult, record};
+pub use recover::release_in_flight;
+pub use row::{ClaimedRow, State};

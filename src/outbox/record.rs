@@ -1,0 +1,100 @@
+//! Records what happened to claimed rows, all of a batch in one transaction.
+
+use sqlx::SqlitePool;
+
+/// What becomes of one claimed row. Built by the delivery policy; this module only writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Target accepted every request for the row.
+    Delivered { status: u16 },
+    /// Back to pending, to be tried again at `at_ms`.
+    Retry {
+        attempts: i64,
+        at_ms: i64,
+        status: Option<u16>,
+        error: String,
+    },
+    /// Set aside for an operator, with the reason.
+    Failed {
+        attempts: i64,
+        status: Option<u16>,
+        reason: String,
+    },
+    /// Not sent (shutdown, or delivery paused before its turn): back to pending, due at once,
+    /// with nothing else changed.
+    HandBack,
+}
+
+/// One claimed row's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowResult {
+    pub id: i64,
+    /// Requests made for the row in this round.
+    pub requests: u32,
+    pub decision: Decision,
+}
+
+/// Writes the outcomes of a batch. Only rows still `in_flight` are changed, so a row can never be
+/// recorded twice. One `BEGIN IMMEDIATE` transaction: a crash leaves all of the batch recorded or
+/// none of it (and then start-up sends the rows again).
+pub async fn record(pool: &SqlitePool, results: &[RowResult], now_ms: i64) -> sqlx::Result<()> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for result in results {
+        let requests = i64::from(result.requests);
+        let query = match &result.decision {
+            Decision::Delivered { status } => sqlx::query(
+                "UPDATE outbox SET state = 'delivered', sends = sends + ?2, last_status = ?3,
+                     last_error = NULL, updated_at = ?4
+                 WHERE id = ?1 AND state = 'in_flight'",
+            )
+            .bind(result.id)
+            .bind(requests)
+            .bind(i64::from(*status))
+            .bind(now_ms),
+            Decision::Retry {
+                attempts,
+                at_ms,
+                status,
+                error,
+            } => sqlx::query(
+                "UPDATE outbox SET state = 'pending', sends = sends + ?2, last_status = ?3,
+                     last_error = ?4, attempts = ?5, next_attempt_at = ?6, updated_at = ?7
+                 WHERE id = ?1 AND state = 'in_flight'",
+            )
+            .bind(result.id)
+            .bind(requests)
+            .bind(status.map(i64::from))
+            .bind(error)
+            .bind(attempts)
+            .bind(at_ms)
+            .bind(now_ms),
+            Decision::Failed {
+                attempts,
+                status,
+                reason,
+            } => sqlx::query(
+                "UPDATE outbox SET state = 'failed', sends = sends + ?2, last_status = ?3,
+                     last_error = ?4, attempts = ?5, updated_at = ?6
+                 WHERE id = ?1 AND state = 'in_flight'",
+            )
+            .bind(result.id)
+            .bind(requests)
+            .bind(status.map(i64::from))
+            .bind(reason)
+            .bind(attempts)
+            .bind(now_ms),
+            Decision::HandBack => sqlx::query(
+                "UPDATE outbox SET state = 'pending', sends = sends + ?2, updated_at = ?3
+                 WHERE id = ?1 AND state = 'in_flight'",
+            )
+            .bind(result.id)
+            .bind(requests)
+            .bind(now_ms),
+        };
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}

@@ -1,0 +1,18 @@
+//! Adobe Target's single profile update API: what a valid update is, how it becomes requests,
+//! how requests are sent, and what each answer means.
+
+mod client;
+mod outcome;
+mod problem;
+mod request;
+mod sandbox;
+mod update;
+mod visitor;
+
+pub use client::TargetClient;
+pub use outcome::{Outcome, classify, parse_retry_after};
+pub use problem::RowProblem;
+pub use request::{Endpoint, GET_LIMIT_BYTES, POST_LIMIT_BYTES, PreparedRequest, prepare};
+pub use sandbox::{SUCCESS_BODY, Sandbox};
+pub use update::ProfileUpdate;
+pub use visitor::VisitorId;

@@ -1,0 +1,256 @@
+//! What an answer from Target means, decided in one place.
+//!
+//! Only `Rejected` is the row's fault. Every other outcome is about Target or the path to it, and
+//! must never use up a row's attempts.
+
+use std::time::{Duration, SystemTime};
+
+/// The meaning of one request's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx with Target's success body: accepted for processing.
+    Delivered { status: u16 },
+    /// 429 or 503: Target asks us to slow down, perhaps saying for how long.
+    SlowDown {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// No usable answer: connection refused or reset, timeout, other 5xx, or a reply that is not
+    /// Target's.
+    EndpointDown { status: Option<u16>, reason: String },
+    /// 401 or 403: the token is missing, wrong or expired. Nothing is wrong with the row.
+    Unauthorized { status: u16 },
+    /// Any other 4xx, or a 2xx whose body says `<success>false</success>`: the row is bad.
+    Rejected { status: u16, reason: String },
+}
+
+impl Outcome {
+    /// A one-line description for `last_error` and the log.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Delivered { status } => format!("delivered (HTTP {status})"),
+            Outcome::SlowDown {
+                status,
+                retry_after: Some(wait),
+            } => {
+                format!(
+                    "Target asked to slow down (HTTP {status}, Retry-After {}s)",
+                    wait.as_secs()
+                )
+            }
+            Outcome::SlowDown {
+                status,
+                retry_after: None,
+            } => {
+                format!("Target asked to slow down (HTTP {status})")
+            }
+            Outcome::EndpointDown {
+                status: Some(status),
+                reason,
+            } => {
+                format!("Target unavailable (HTTP {status}): {reason}")
+            }
+            Outcome::EndpointDown {
+                status: None,
+                reason,
+            } => format!("Target unreachable: {reason}"),
+            Outcome::Unauthorized { status } => {
+                format!("Target refused the token (HTTP {status}): check target.token_file")
+            }
+            Outcome::Rejected { status, reason } => {
+                format!("Target refused the row (HTTP {status}): {reason}")
+            }
+        }
+    }
+
+    /// The HTTP status, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Outcome::Delivered { status }
+            | Outcome::SlowDown { status, .. }
+            | Outcome::Unauthorized { status }
+            | Outcome::Rejected { status, .. } => Some(*status),
+            Outcome::EndpointDown { status, .. } => *status,
+        }
+    }
+}
+
+/// Classifies an HTTP answer. `retry_after` is the header's text, `body` the start of the body.
+pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: SystemTime) -> Outcome {
+    match status {
+        200..=299 => classify_success_body(status, body),
+        429 | 503 => Outcome::SlowDown {
+            status,
+            retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
+        },
+        401 | 403 => Outcome::Unauthorized { status },
+        400..=499 => Outcome::Rejected {
+            status,
+            reason: excerpt(body),
+        },
+        _ => Outcome::EndpointDown {
+            status: Some(status),
+            reason: if body.trim().is_empty() {
+                "no body".to_owned()
+            } else {
+                excerpt(body)
+            },
+        },
+    }
+}
+
+/// Target's success answer reads `<success>true</success> … Request successfully submitted`. A 2xx
+/// without it is not counted as delivered: a proxy or captive portal can answer 200 too.
+fn classify_success_body(status: u16, body: &str) -> Outcome {
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.contains("<success>true</success>")
+        || body.contains("Request successfully submitted")
+    {
+        Outcome::Delivered { status }
+    } else if compact.contains("<success>false</success>") {
+        Outcome::Rejected {
+            status,
+            reason: excerpt(body),
+        }
+    } else {
+        Outcome::EndpointDown {
+            status: Some(status),
+            reason: format!("answer is not Target's success body: {}", excerpt(body)),
+        }
+    }
+}
+
+/// Reads `Retry-After` as seconds or as an HTTP date. A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The start of a body, on one line, for `last_error`.
+fn excerpt(body: &str) -> String {
+    let line: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    let line = line.trim();
+    if line.is_empty() {
+        "empty body".to_owned()
+    } else {
+        line.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    const OK_BODY: &str =
+        "<success>true</success><message>Request successfully submitted</message>";
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn each_status_lands_in_its_class() {
+        let now = at(1_700_000_000);
+        assert_eq!(
+            classify(200, None, OK_BODY, now),
+            Outcome::Delivered { status: 200 }
+        );
+        assert_eq!(
+            classify(200, None, "trueRequest successfully submitted", now),
+            Outcome::Delivered { status: 200 }
+        );
+        assert!(matches!(
+            classify(200, None, "<html>login</html>", now),
+            Outcome::EndpointDown {
+                status: Some(200),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(200, None, "", now),
+            Outcome::EndpointDown { .. }
+        ));
+        assert!(matches!(
+            classify(200, None, "<success>false</success>", now),
+            Outcome::Rejected { status: 200, .. }
+        ));
+        assert_eq!(
+            classify(429, Some("7"), "", now),
+            Outcome::SlowDown {
+                status: 429,
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(
+            classify(503, None, "", now),
+            Outcome::SlowDown {
+                status: 503,
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            classify(401, None, "", now),
+            Outcome::Unauthorized { status: 401 }
+        );
+        assert_eq!(
+            classify(403, None, "", now),
+            Outcome::Unauthorized { status: 403 }
+        );
+        assert!(
+            matches!(classify(400, None, "bad param", now), Outcome::Rejected { status: 400, ref reason } if reason == "bad param")
+        );
+        assert!(matches!(
+            classify(404, None, "", now),
+            Outcome::Rejected { status: 404, .. }
+        ));
+        assert!(matches!(
+            classify(500, None, "", now),
+            Outcome::EndpointDown {
+                status: Some(500),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(502, None, "", now),
+            Outcome::EndpointDown {
+                status: Some(502),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(302, None, "", now),
+            Outcome::EndpointDown {
+                status: Some(302),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = at(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+}
