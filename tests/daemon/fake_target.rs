@@ -1,0 +1,184 @@
+//! Our fake Target: an HTTP server on 127.0.0.1 at a random port that records every request and
+//! answers from a script, falling back to Target's success answer.
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const SUCCESS: &str =
+    "<success>true</success><message>Request successfully submitted</message>";
+
+/// One scripted answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<String>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::status(200, SUCCESS)
+    }
+    pub fn status(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.to_owned(),
+            retry_after: None,
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn retry_after(mut self, value: &str) -> Reply {
+        self.retry_after = Some(value.to_owned());
+        self
+    }
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, exactly as sent.
+    pub query: String,
+    pub body: String,
+    pub content_type: Option<String>,
+    pub authorization: Option<String>,
+}
+
+impl Received {
+    /// The decoded parameters, from the query (GET) or the form body (POST), in order.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let source = if self.method == "POST" {
+            &self.body
+        } else {
+            &self.query
+        };
+        url::form_urlencoded::parse(source.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.params()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Reply>,
+    default: Option<Reply>,
+    received: Vec<Received>,
+}
+
+/// A running fake; it stops when dropped.
+pub struct FakeTarget {
+    pub address: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: CancellationToken,
+}
+
+impl FakeTarget {
+    pub async fn start() -> FakeTarget {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind 127.0.0.1");
+        let address = listener.local_addr().expect("local address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let app =
+            Router::new().fallback(move |request: Request<Body>| answer(shared.clone(), request));
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await;
+        });
+        FakeTarget {
+            address,
+            state,
+            stop,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Answers to give, in order, before falling back to the default.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .script
+            .extend(replies);
+    }
+
+    /// The answer once the script is used up (Target's success answer unless set).
+    pub fn answer_by_default(&self, reply: Reply) {
+        self.state.lock().expect("fake state").default = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("fake state").received.clone()
+    }
+}
+
+impl Drop for FakeTarget {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, 1 << 20)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let received = Received {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        body,
+        content_type: header("content-type"),
+        authorization: header("authorization"),
+    };
+    let reply = {
+        let mut state = state.lock().expect("fake state");
+        state.received.push(received);
+        let fallback = state.default.clone().unwrap_or_else(Reply::ok);
+        state.script.pop_front().unwrap_or(fallback)
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, reply.body).into_response();
+    if let Some(value) = reply.retry_after.and_then(|v| v.parse().ok()) {
+        response.headers_mut().insert("retry-after", value);
+    }
+    response
+}
