@@ -1,13 +1,16 @@
 //! `run`: open the database, take the instance lock, recover from a crash, then deliver until told
 //! to stop.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timeline};
 use crate::config::{ClientCode, Settings, Token};
 use crate::db::{self, Durability, InstanceLock, OpenMode};
 use crate::delivery::Deliverer;
 use crate::outbox;
+use crate::state;
 use crate::target::{Endpoint, Sandbox, TargetClient};
+use crate::token_watch::TokenWatch;
 use anyhow::{Context, bail};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Where rows are delivered.
@@ -52,7 +55,14 @@ pub async fn run(
     .await?;
     let _lock = InstanceLock::acquire(&database)?;
     db::migrate(&pool, &database).await?;
-    let released = outbox::release_in_flight(&pool, clock.now_ms())
+    let saved = state::saved_anchor(&pool)
+        .await
+        .context("cannot read the daemon's saved state")?;
+    let timeline = Timeline::resume(clock, saved.as_ref());
+    state::started(&pool, &timeline)
+        .await
+        .context("cannot record the daemon's start")?;
+    let released = outbox::release_in_flight(&pool, timeline.now_ms())
         .await
         .context("cannot return rows left in flight to pending")?;
     if released > 0 {
@@ -90,11 +100,29 @@ pub async fn run(
         }
     };
     let concurrency = usize::try_from(settings.workers.concurrency.get()).unwrap_or(1);
-    let client = TargetClient::new(settings.target.timeout, concurrency, token)?;
-    let deliverer = Deliverer::new(pool.clone(), client, endpoint, &settings, clock);
+    let client = TargetClient::new(settings.target.timeout, concurrency, token.clone())?;
+    let deliverer = Arc::new(Deliverer::new(
+        pool.clone(),
+        client,
+        endpoint,
+        &settings,
+        timeline,
+    ));
+    if let Some(path) = settings.target.token_file.clone() {
+        let watch = TokenWatch::new(path, token);
+        let (deliverer, stop) = (deliverer.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = watch.run(deliverer, stop).await {
+                tracing::error!(error = %e, "cannot watch the token file; restart to pick up a new token");
+            }
+        });
+    }
     tracing::info!(database = %database.display(), "delivering rows from the outbox");
     deliverer.run(&stop).await;
     stand_in_stop.cancel();
+    if let Err(e) = state::stopped(&pool).await {
+        tracing::warn!(error = %e, "cannot record the stop in the database");
+    }
     pool.close().await;
     tracing::info!("stopped; every claimed row is recorded");
     Ok(())

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! Data flows: outbox → claim → check → gate and rate limit → send → decide → record.
+//! Data flows: outbox → claim (grouped per visitor) → check and merge → quota reservation → gate
+//! and rate limit → send → decide → record (with the quota refund and the visible state).
 //!
 //! - [`outbox`]: the table producers write into, one file per operation on it: `enqueue`,
 //!   `claim` (due rows, each visitor's oldest first), `record` (a batch of outcomes in one
@@ -13,13 +14,19 @@
 //!   `outcome` classifies every answer in one function; `sandbox` is a local stand-in for trying
 //!   the daemon.
 //! - [`delivery`]: the loop. `deliverer` exposes one unit of work (`run_once`: claim, send, record
-//!   one batch) and the loop around it; `policy` turns an outcome into the row's next state;
-//!   `gate` pauses everyone on slow-down, outage or a refused token; `backoff` is the pure delay.
+//!   one batch) and the loop around it; `group` checks and merges one visitor's rows and settles
+//!   each row from the answer; `policy` turns an outcome into a row's next state; `gate` pauses
+//!   everyone on slow-down, outage or a refused token; `backoff` is the pure delay.
+//! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`).
+//! - [`clock`]: the host's clocks (`source`) and the daemon's `timeline`, which advances with real
+//!   time only, so wall-clock steps cannot stretch or shrink the quota window.
+//! - [`state`]: the daemon's visible state row (quota, pause, circuit, heartbeat) for operators.
+//! - [`token_watch`]: re-reads the token file when it changes and on SIGHUP.
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.
 //! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables.
-//! - [`daemon`]: `run` from start-up to shutdown. [`cli`]: the subcommands. [`clock`],
-//!   [`logging`], [`shutdown`]: time, log output and signals.
+//! - [`daemon`]: `run` from start-up to shutdown. [`cli`]: the subcommands. [`logging`],
+//!   [`shutdown`]: log output and signals.
 
 pub mod cli;
 pub mod clock;
@@ -29,5 +36,8 @@ pub mod db;
 pub mod delivery;
 pub mod logging;
 pub mod outbox;
+pub mod quota;
 pub mod shutdown;
+pub mod state;
 pub mod target;
+pub mod token_watch;

@@ -59,6 +59,19 @@ pub struct QuotaSettings {
     pub calls_per_day: NonZeroU32,
     pub max_per_second: NonZeroU32,
     pub burst: NonZeroU32,
+    pub coalesce: bool,
+    pub max_rows_per_call: NonZeroU32,
+}
+
+impl QuotaSettings {
+    /// How many of a visitor's rows one call may carry: 1 when coalescing is off.
+    pub fn rows_per_call(&self) -> u32 {
+        if self.coalesce {
+            self.max_rows_per_call.get()
+        } else {
+            1
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,21 +1,28 @@
-//! The unit of work (claim, send and record one batch) and the loop that repeats it until
-//! shutdown.
+//! The unit of work (claim, check, reserve quota, send and record one batch) and the loop that
+//! repeats it until shutdown.
 
-use super::{Allowance, Gate, PauseReason, decide, problem_decision};
-use crate::clock::Clock;
-use crate::config::{RetrySettings, Settings, WorkerSettings};
-use crate::outbox::{self, ClaimedRow, Decision, RowResult};
-use crate::target::{Endpoint, Outcome, PreparedRequest, ProfileUpdate, TargetClient, prepare};
+use super::{Allowance, Gate, PauseReason, Plan};
+use crate::clock::Timeline;
+use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
+use crate::outbox::{self, Decision, RowResult};
+use crate::quota::{self, Reservation};
+use crate::state::{self, Snapshot};
+use crate::target::{Endpoint, Outcome, PreparedRequest, TargetClient};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// How often an idle or paused daemon refreshes its visible state.
+const IDLE_STATE_EVERY_MS: i64 = 1_000;
 
 /// What one batch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BatchReport {
+    /// Rows claimed.
     pub claimed: usize,
     pub delivered: usize,
     pub retried: usize,
@@ -23,8 +30,19 @@ pub struct BatchReport {
     pub handed_back: usize,
     /// Requests made.
     pub requests: u32,
-    /// Set when the gate is closed: how long until it lets a request through.
+    /// Set when nothing may be sent now: how long until something may.
     pub wait: Option<Duration>,
+    /// The rolling 24-hour quota is spent.
+    pub quota_spent: bool,
+}
+
+/// What became of one request.
+enum Attempt {
+    Answered(Outcome),
+    /// Held back: shutdown, or the gate closed before its turn.
+    Held,
+    /// Sent, but the answer did not come before the shutdown deadline.
+    Unanswered,
 }
 
 /// Everything delivery needs, passed in rather than global.
@@ -33,10 +51,13 @@ pub struct Deliverer {
     client: TargetClient,
     endpoint: Endpoint,
     limiter: DefaultDirectRateLimiter,
-    clock: Clock,
+    timeline: Timeline,
     retry: RetrySettings,
     workers: WorkerSettings,
+    quota: QuotaSettings,
     gate: Mutex<Gate>,
+    quota_spent: AtomicBool,
+    state_saved_at: AtomicI64,
 }
 
 impl Deliverer {
@@ -45,9 +66,9 @@ impl Deliverer {
         client: TargetClient,
         endpoint: Endpoint,
         settings: &Settings,
-        clock: Clock,
+        timeline: Timeline,
     ) -> Self {
-        let quota =
+        let rate =
             Quota::per_second(settings.quota.max_per_second).allow_burst(settings.quota.burst);
         let retry = settings.retry.clone();
         let gate = Gate::new(retry.initial_delay, retry.max_delay, retry.max_retry_after);
@@ -55,11 +76,14 @@ impl Deliverer {
             pool,
             client,
             endpoint,
-            limiter: RateLimiter::direct(quota),
-            clock,
+            limiter: RateLimiter::direct(rate),
+            timeline,
             retry,
             workers: settings.workers.clone(),
+            quota: settings.quota.clone(),
             gate: Mutex::new(gate),
+            quota_spent: AtomicBool::new(false),
+            state_saved_at: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -72,7 +96,14 @@ impl Deliverer {
                 Ok(report) => {
                     errors = 0;
                     if report.claimed > 0 {
-                        tracing::debug!(?report, "batch recorded");
+                        tracing::info!(
+                            delivered = report.delivered,
+                            retried = report.retried,
+                            failed = report.failed,
+                            handed_back = report.handed_back,
+                            requests = report.requests,
+                            "batch recorded"
+                        );
                         continue;
                     }
                     report.wait.unwrap_or(self.workers.poll_interval)
@@ -89,6 +120,8 @@ impl Deliverer {
                     )
                 }
             };
+            // Wake at least once a second, to keep the visible state fresh while paused.
+            let pause = pause.min(Duration::from_secs(1));
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
                 () = stop.cancelled() => {}
@@ -96,109 +129,170 @@ impl Deliverer {
         }
     }
 
-    /// One batch: claim due rows, send them, record every outcome. Tests call this directly.
+    /// One batch. Tests call this directly.
     pub async fn run_once(&self, stop: &CancellationToken) -> anyhow::Result<BatchReport> {
-        let limit = match self.allowance() {
+        let now = self.timeline.now_ms();
+        let allowance = self.gate().allowance(now);
+        let limit = match allowance {
             Allowance::Open => self.workers.batch_size.get(),
             Allowance::Probe => 1,
             Allowance::Wait(wait) => {
+                self.save_idle_state(now).await?;
                 return Ok(BatchReport {
                     wait: Some(wait),
                     ..BatchReport::default()
                 });
             }
         };
-        let now = self.clock.now_ms();
         if !outbox::has_due(&self.pool, now).await? {
+            self.save_idle_state(now).await?;
             return Ok(BatchReport::default());
         }
-        let rows = outbox::claim(&self.pool, now, limit).await?;
+        let day_limit = i64::from(self.quota.calls_per_day.get());
+        let usage = quota::usage(&mut *self.pool.acquire().await?, now, day_limit).await?;
+        if usage.left() == 0 {
+            let free_at = usage.next_free_at.unwrap_or(now);
+            if !self.quota_spent.swap(true, Ordering::SeqCst) {
+                tracing::warn!(
+                    calls = usage.used,
+                    next_call_in = ?Duration::from_millis(u64::try_from(free_at - now).unwrap_or(0)),
+                    "quota spent: {} calls in the last 24 hours; delivery resumes as they age out",
+                    usage.used
+                );
+            }
+            self.save_idle_state(now).await?;
+            let wait = Duration::from_millis(u64::try_from(free_at - now).unwrap_or(0).max(1));
+            return Ok(BatchReport {
+                wait: Some(wait),
+                quota_spent: true,
+                ..BatchReport::default()
+            });
+        }
+        if self.quota_spent.swap(false, Ordering::SeqCst) {
+            tracing::info!("quota available again; delivery resumes");
+        }
+        let groups_wanted = u32::try_from(usage.left()).unwrap_or(u32::MAX).min(limit);
+        let groups =
+            outbox::claim(&self.pool, now, groups_wanted, self.quota.rows_per_call()).await?;
+        if groups.is_empty() {
+            self.save_idle_state(now).await?;
+            return Ok(BatchReport::default());
+        }
+        let plans: Vec<Plan> = groups
+            .into_iter()
+            .map(|g| Plan::new(g, &self.endpoint))
+            .collect();
+        let needed: usize = plans.iter().map(|p| p.requests.len()).sum();
+        // Counted before anything is sent: a crash from here on leaves these calls counted.
+        let reservation = quota::reserve(
+            &self.pool,
+            now,
+            i64::try_from(needed).unwrap_or(i64::MAX),
+            day_limit,
+        )
+        .await?;
+        let (results, sent) = self.send_plans(plans, reservation.calls, stop).await;
+        self.record(&results, reservation, sent).await?;
+        let mut report = summarize(&results);
+        report.requests = u32::try_from(sent).unwrap_or(u32::MAX);
+        Ok(report)
+    }
+
+    /// The timeline this deliverer schedules on.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// A new token: requests use it from now on, and a pause for a refused token ends at once.
+    pub fn token_changed(&self, token: Option<Token>) {
+        self.client.set_token(token);
+        self.gate().token_changed();
+        tracing::info!("token replaced; the next request uses it");
+    }
+
+    /// Sends the plans that fit in `allowed` calls, `workers.concurrency` at a time, and hands
+    /// back the rest. Returns every row's result and the number of requests made.
+    async fn send_plans(
+        &self,
+        plans: Vec<Plan>,
+        allowed: i64,
+        stop: &CancellationToken,
+    ) -> (Vec<RowResult>, i64) {
+        let mut results = Vec::new();
+        let mut to_send = Vec::with_capacity(plans.len());
+        let mut left = allowed;
+        for plan in plans {
+            let calls = i64::try_from(plan.requests.len()).unwrap_or(i64::MAX);
+            if calls <= left {
+                left -= calls;
+                to_send.push(plan);
+            } else {
+                results.extend(plan.settle(None, 0, &self.retry, self.timeline.now_ms(), 0.0));
+            }
+        }
         let concurrency = usize::try_from(self.workers.concurrency.get()).unwrap_or(1);
-        let results: Vec<RowResult> = futures_util::stream::iter(rows)
-            .map(|row| self.deliver_row(row, stop))
+        let sent: Vec<(Vec<RowResult>, u32)> = futures_util::stream::iter(to_send)
+            .map(|plan| self.send_plan(plan, stop))
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        // Not raced against `stop`: an outcome is recorded whole or the rows stay in flight.
-        outbox::record(&self.pool, &results, self.clock.now_ms()).await?;
-        Ok(summarize(&results))
-    }
-
-    fn allowance(&self) -> Allowance {
-        match self.gate.lock() {
-            Ok(gate) => gate.allowance(Instant::now()),
-            Err(poisoned) => poisoned.into_inner().allowance(Instant::now()),
+        let mut requests = 0;
+        for (plan_results, count) in sent {
+            requests += i64::from(count);
+            results.extend(plan_results);
         }
+        (results, requests)
     }
 
-    async fn deliver_row(&self, row: ClaimedRow, stop: &CancellationToken) -> RowResult {
-        let prepared = ProfileUpdate::from_row(
-            row.mbox_pc.as_deref(),
-            row.mbox_3rd_party_id.as_deref(),
-            &row.attributes,
-        )
-        .and_then(|update| prepare(&self.endpoint, &update));
-        let requests = match prepared {
-            Ok(requests) => requests,
-            Err(problem) => {
-                tracing::warn!(row = row.id, reason = %problem, "row set aside as failed before sending");
-                return RowResult {
-                    id: row.id,
-                    requests: 0,
-                    decision: problem_decision(&problem, row.attempts),
-                };
-            }
-        };
+    /// Sends one plan's requests in order, stopping at the first not delivered.
+    async fn send_plan(&self, plan: Plan, stop: &CancellationToken) -> (Vec<RowResult>, u32) {
         let mut sent = 0;
-        let mut last = None;
-        for request in &requests {
-            sent += 1;
-            let Some(outcome) = self.send(request, stop).await else {
-                return RowResult {
-                    id: row.id,
-                    requests: sent - 1,
-                    decision: Decision::HandBack,
-                };
-            };
-            let delivered = matches!(outcome, Outcome::Delivered { .. });
-            last = Some(outcome);
-            if !delivered {
-                break;
+        let mut outcome = None;
+        for request in &plan.requests {
+            match self.send(request, stop).await {
+                Attempt::Answered(answer) => {
+                    sent += 1;
+                    let delivered = matches!(answer, Outcome::Delivered { .. });
+                    outcome = Some(answer);
+                    if !delivered {
+                        break;
+                    }
+                }
+                // Part of the update may have gone out; all of it is sent again later.
+                Attempt::Held => {
+                    outcome = None;
+                    break;
+                }
+                Attempt::Unanswered => {
+                    sent += 1;
+                    outcome = None;
+                    break;
+                }
             }
         }
-        let Some(outcome) = last else {
-            return RowResult {
-                id: row.id,
-                requests: 0,
-                decision: Decision::HandBack,
-            };
-        };
-        let decision = decide(
-            &outcome,
-            row.attempts,
+        let results = plan.settle(
+            outcome.as_ref(),
+            sent,
             &self.retry,
-            self.clock.now_ms(),
+            self.timeline.now_ms(),
             rand::random(),
         );
-        if let Decision::Failed { reason, .. } = &decision {
-            tracing::warn!(row = row.id, reason = %reason, "row set aside as failed");
-        }
-        RowResult {
-            id: row.id,
-            requests: sent,
-            decision,
-        }
+        (results, sent)
     }
 
-    /// Sends one request once the gate and the rate limit allow it. `None` when it was not sent,
-    /// or its answer did not come before the shutdown deadline.
-    async fn send(&self, request: &PreparedRequest, stop: &CancellationToken) -> Option<Outcome> {
-        if stop.is_cancelled() || matches!(self.allowance(), Allowance::Wait(_)) {
-            return None;
+    /// Sends one request once the gate and the rate limit allow it.
+    async fn send(&self, request: &PreparedRequest, stop: &CancellationToken) -> Attempt {
+        if stop.is_cancelled()
+            || matches!(
+                self.gate().allowance(self.timeline.now_ms()),
+                Allowance::Wait(_)
+            )
+        {
+            return Attempt::Held;
         }
         tokio::select! {
             () = self.limiter.until_ready() => {}
-            () = stop.cancelled() => return None,
+            () = stop.cancelled() => return Attempt::Held,
         }
         let deadline = async {
             stop.cancelled().await;
@@ -206,25 +300,105 @@ impl Deliverer {
         };
         let outcome = tokio::select! {
             outcome = self.client.send(request) => outcome,
-            () = deadline => return None,
+            () = deadline => return Attempt::Unanswered,
         };
         self.observe(&outcome);
-        Some(outcome)
+        Attempt::Answered(outcome)
+    }
+
+    /// Records a batch, gives back unused calls and saves the visible state, in one transaction.
+    /// Not raced against shutdown: an outcome is recorded whole, or its rows stay in flight.
+    async fn record(
+        &self,
+        results: &[RowResult],
+        reservation: Reservation,
+        sent: i64,
+    ) -> anyhow::Result<()> {
+        let now = self.timeline.now_ms();
+        let delivered = results
+            .iter()
+            .any(|r| matches!(r.decision, Decision::Delivered { .. }));
+        let error = results.iter().find_map(|r| match &r.decision {
+            Decision::Retry { error, .. } | Decision::SendAlone { error, .. } => {
+                Some(error.clone())
+            }
+            Decision::Failed { reason, .. } => Some(format!("row {} failed: {reason}", r.id)),
+            Decision::Delivered { .. } | Decision::HandBack => None,
+        });
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        outbox::record(&mut tx, results, now).await?;
+        quota::refund(&mut tx, reservation, reservation.calls - sent).await?;
+        self.save_state(&mut tx, now, delivered, error).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refreshes the visible state when nothing else has for a second.
+    async fn save_idle_state(&self, now: i64) -> anyhow::Result<()> {
+        if now.saturating_sub(self.state_saved_at.load(Ordering::SeqCst)) < IDLE_STATE_EVERY_MS {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        self.save_state(&mut tx, now, false, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn save_state(
+        &self,
+        tx: &mut SqliteConnection,
+        now: i64,
+        delivered: bool,
+        error: Option<String>,
+    ) -> anyhow::Result<()> {
+        let usage = quota::usage(tx, now, i64::from(self.quota.calls_per_day.get())).await?;
+        let (circuit, gate_reason, gate_until) = {
+            let gate = self.gate();
+            (
+                gate.circuit(now),
+                gate.reason().filter(|_| gate.circuit(now) != "closed"),
+                gate.closed_until(now),
+            )
+        };
+        let (pause_reason, paused_until) = match (gate_reason, usage.next_free_at) {
+            (Some(reason), _) => (Some(reason.as_str()), gate_until),
+            (None, Some(free_at)) => (Some("quota_spent"), Some(free_at)),
+            (None, None) => (None, None),
+        };
+        let wall = |t: i64| self.timeline.to_wall_ms(t);
+        let snapshot = Snapshot {
+            quota_limit: usage.limit,
+            calls_in_window: usage.used,
+            next_call_at: usage.next_free_at.map(wall),
+            pause_reason,
+            paused_until: paused_until.map(wall),
+            circuit,
+            delivered_at: delivered.then(|| self.timeline.clock().wall_ms()),
+            error,
+        };
+        state::save(tx, &self.timeline.anchor(), &snapshot).await?;
+        self.state_saved_at.store(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
+        // The gate holds no invariant a panic elsewhere could break; keep using it.
+        self.gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Shows an answer to the gate and logs when delivery pauses or resumes.
     fn observe(&self, outcome: &Outcome) {
-        let mut gate = match self.gate.lock() {
-            Ok(gate) => gate,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if !gate.observe(outcome, Instant::now(), rand::random()) {
+        let mut gate = self.gate();
+        if !gate.observe(outcome, self.timeline.now_ms(), rand::random()) {
             return;
         }
         match gate.reason() {
             Some(PauseReason::Unauthorized) => tracing::error!(
                 answer = %outcome.describe(),
-                "delivery paused: Target refuses the token; replace the file named by target.token_file"
+                "delivery paused: Target refuses the token; replace the file named by target.token_file \
+                 (it is re-read when it changes and on SIGHUP)"
             ),
             Some(reason) => {
                 tracing::warn!(reason = reason.as_str(), answer = %outcome.describe(), "delivery paused")
@@ -236,7 +410,7 @@ impl Deliverer {
     /// After a database error mid-round, rows of that round may still be `in_flight`. This daemon
     /// holds the instance lock and runs one round at a time, so it can safely hand them back.
     async fn release_after_error(&self) {
-        if let Err(e) = outbox::release_in_flight(&self.pool, self.clock.now_ms()).await {
+        if let Err(e) = outbox::release_in_flight(&self.pool, self.timeline.now_ms()).await {
             tracing::error!(error = %e, "cannot hand rows back to pending; they will be on restart");
         }
     }
@@ -248,10 +422,9 @@ fn summarize(results: &[RowResult]) -> BatchReport {
         ..BatchReport::default()
     };
     for result in results {
-        report.requests += result.requests;
         match result.decision {
             Decision::Delivered { .. } => report.delivered += 1,
-            Decision::Retry { .. } => report.retried += 1,
+            Decision::Retry { .. } | Decision::SendAlone { .. } => report.retried += 1,
             Decision::Failed { .. } => report.failed += 1,
             Decision::HandBack => report.handed_back += 1,
         }

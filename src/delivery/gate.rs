@@ -1,11 +1,12 @@
 //! The gate in front of every request: it closes for everyone when Target says slow down, is out
 //! of reach, or refuses the token, and reopens with a single probe request before full speed.
 //!
-//! Pure state driven by the outcomes it is shown and the time it is told, so tests step it
-//! without sleeping.
+//! Pure state driven by the outcomes it is shown and the time it is told (timeline milliseconds),
+//! so tests step it without sleeping.
 
+use crate::clock::millis;
 use crate::target::Outcome;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Why delivery is paused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub struct Gate {
     /// Failures in a row since the last answer that showed Target working.
     failures: u32,
     reason: Option<PauseReason>,
-    closed_until: Option<Instant>,
+    closed_until: Option<i64>,
 }
 
 impl Gate {
@@ -65,11 +66,35 @@ impl Gate {
         }
     }
 
-    pub fn allowance(&self, now: Instant) -> Allowance {
+    pub fn allowance(&self, now_ms: i64) -> Allowance {
         match self.closed_until {
-            Some(until) if until > now => Allowance::Wait(until - now),
+            Some(until) if until > now_ms => Allowance::Wait(Duration::from_millis(
+                u64::try_from(until - now_ms).unwrap_or(0),
+            )),
             _ if self.failures > 0 => Allowance::Probe,
             _ => Allowance::Open,
+        }
+    }
+
+    /// The circuit's state as operators see it: `closed` (delivering), `open` (paused) or
+    /// `half_open` (the next request is a probe).
+    pub fn circuit(&self, now_ms: i64) -> &'static str {
+        match self.allowance(now_ms) {
+            Allowance::Open => "closed",
+            Allowance::Probe => "half_open",
+            Allowance::Wait(_) => "open",
+        }
+    }
+
+    /// Until when the gate is closed, if it is.
+    pub fn closed_until(&self, now_ms: i64) -> Option<i64> {
+        self.closed_until.filter(|until| *until > now_ms)
+    }
+
+    /// A new token ends a pause caused by a refused token at once: the next request probes it.
+    pub fn token_changed(&mut self) {
+        if self.reason == Some(PauseReason::Unauthorized) {
+            self.closed_until = None;
         }
     }
 
@@ -80,7 +105,7 @@ impl Gate {
 
     /// Learns from one answer. Returns true when the gate changed between open and paused, so the
     /// caller can log the change once rather than for every request. `jitter` is in `[0, 1)`.
-    pub fn observe(&mut self, outcome: &Outcome, now: Instant, jitter: f64) -> bool {
+    pub fn observe(&mut self, outcome: &Outcome, now_ms: i64, jitter: f64) -> bool {
         let was = self.reason;
         let (reason, requested) = match outcome {
             // Any answer about the row itself shows that Target is up and takes our token.
@@ -99,7 +124,7 @@ impl Gate {
             Some(wait) => wait.min(self.max_retry_after),
             None => super::backoff(self.initial, self.max, self.failures, jitter),
         };
-        let until = now + wait;
+        let until = now_ms.saturating_add(millis(wait));
         // Several requests in flight can fail together; the latest end of the pause wins.
         self.closed_until = Some(self.closed_until.map_or(until, |u| u.max(until)));
         self.reason = Some(reason);
@@ -129,18 +154,18 @@ mod tests {
     #[test]
     fn an_outage_closes_the_gate_for_growing_spells_then_probes_with_one_request() {
         let mut gate = gate();
-        let t0 = Instant::now();
+        let t0 = 1_000_000;
         assert_eq!(gate.allowance(t0), Allowance::Open);
         assert!(gate.observe(&down(), t0, 0.999));
         assert_eq!(gate.reason(), Some(PauseReason::EndpointDown));
         assert!(matches!(gate.allowance(t0), Allowance::Wait(w) if w <= Duration::from_secs(1)));
-        let t1 = t0 + Duration::from_secs(1);
+        let t1 = t0 + 1_000;
         assert_eq!(gate.allowance(t1), Allowance::Probe);
         assert!(!gate.observe(&down(), t1, 0.999), "still down is no change");
         assert!(
             matches!(gate.allowance(t1), Allowance::Wait(w) if w > Duration::from_millis(1500))
         );
-        let t2 = t1 + Duration::from_secs(2);
+        let t2 = t1 + 2_000;
         assert_eq!(gate.allowance(t2), Allowance::Probe);
         assert!(gate.observe(&Outcome::Delivered { status: 200 }, t2, 0.5));
         assert_eq!(gate.allowance(t2), Allowance::Open);
@@ -150,7 +175,7 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_up_to_its_cap() {
         let mut gate = gate();
-        let t0 = Instant::now();
+        let t0 = 1_000_000;
         gate.observe(
             &Outcome::SlowDown {
                 status: 429,
@@ -178,7 +203,7 @@ mod tests {
     #[test]
     fn a_refused_token_pauses_but_a_refused_row_does_not() {
         let mut gate = gate();
-        let t0 = Instant::now();
+        let t0 = 1_000_000;
         gate.observe(
             &Outcome::Rejected {
                 status: 400,
@@ -191,5 +216,13 @@ mod tests {
         gate.observe(&Outcome::Unauthorized { status: 401 }, t0, 0.0);
         assert_eq!(gate.reason(), Some(PauseReason::Unauthorized));
         assert!(matches!(gate.allowance(t0), Allowance::Wait(_)));
+        assert_eq!(gate.circuit(t0), "open");
+        gate.token_changed();
+        assert_eq!(
+            gate.allowance(t0),
+            Allowance::Probe,
+            "a new token is tried at once"
+        );
+        assert_eq!(gate.circuit(t0), "half_open");
     }
 }

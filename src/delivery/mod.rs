@@ -1,12 +1,14 @@
-//! The delivery loop: claim due rows, check them, wait for the rate limit and the gate, send,
-//! decide what each answer means for the row, record it.
+//! The delivery loop: claim due rows (grouped per visitor), check them, reserve quota, wait for
+//! the rate limit and the gate, send, decide what each answer means for each row, record it.
 
 mod backoff;
 mod deliverer;
 mod gate;
+mod group;
 mod policy;
 
 pub use backoff::backoff;
 pub use deliverer::{BatchReport, Deliverer};
 pub use gate::{Allowance, Gate, PauseReason};
+pub use group::Plan;
 pub use policy::{decide, problem_decision};

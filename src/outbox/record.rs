@@ -1,6 +1,7 @@
-//! Records what happened to claimed rows, all of a batch in one transaction.
+//! Records what happened to claimed rows, inside the caller's transaction (one per batch, with
+//! the quota refund and the daemon's state).
 
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
 /// What becomes of one claimed row. Built by the delivery policy; this module only writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +21,11 @@ pub enum Decision {
         status: Option<u16>,
         reason: String,
     },
-    /// Not sent (shutdown, or delivery paused before its turn): back to pending, due at once,
-    /// with nothing else changed.
+    /// Target refused an update combining this row with others: back to pending, due at once,
+    /// to be sent on its own from now on so the refusal lands on the row at fault.
+    SendAlone { status: Option<u16>, error: String },
+    /// Not sent (shutdown, quota, or delivery paused before its turn): back to pending, due at
+    /// once, with nothing else changed.
     HandBack,
 }
 
@@ -35,13 +39,13 @@ pub struct RowResult {
 }
 
 /// Writes the outcomes of a batch. Only rows still `in_flight` are changed, so a row can never be
-/// recorded twice. One `BEGIN IMMEDIATE` transaction: a crash leaves all of the batch recorded or
-/// none of it (and then start-up sends the rows again).
-pub async fn record(pool: &SqlitePool, results: &[RowResult], now_ms: i64) -> sqlx::Result<()> {
-    if results.is_empty() {
-        return Ok(());
-    }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+/// recorded twice. The caller's transaction makes the batch all-or-nothing: after a crash, rows
+/// not recorded are sent again.
+pub async fn record(
+    tx: &mut SqliteConnection,
+    results: &[RowResult],
+    now_ms: i64,
+) -> sqlx::Result<()> {
     for result in results {
         let requests = i64::from(result.requests);
         let query = match &result.decision {
@@ -86,6 +90,16 @@ pub async fn record(pool: &SqlitePool, results: &[RowResult], now_ms: i64) -> sq
             .bind(reason)
             .bind(attempts)
             .bind(now_ms),
+            Decision::SendAlone { status, error } => sqlx::query(
+                "UPDATE outbox SET state = 'pending', sends = sends + ?2, last_status = ?3,
+                     last_error = ?4, send_alone = 1, next_attempt_at = ?5, updated_at = ?5
+                 WHERE id = ?1 AND state = 'in_flight'",
+            )
+            .bind(result.id)
+            .bind(requests)
+            .bind(status.map(i64::from))
+            .bind(error)
+            .bind(now_ms),
             Decision::HandBack => sqlx::query(
                 "UPDATE outbox SET state = 'pending', sends = sends + ?2, updated_at = ?3
                  WHERE id = ?1 AND state = 'in_flight'",
@@ -96,5 +110,5 @@ pub async fn record(pool: &SqlitePool, results: &[RowResult], now_ms: i64) -> sq
         };
         query.execute(&mut *tx).await?;
     }
-    tx.commit().await
+    Ok(())
 }

@@ -32,6 +32,22 @@ impl ProfileUpdate {
             attributes,
         })
     }
+
+    /// Merges one visitor's updates, given oldest first, into one: the newest value of each
+    /// attribute wins. `None` when there is nothing to merge.
+    pub fn merge(updates: impl IntoIterator<Item = ProfileUpdate>) -> Option<ProfileUpdate> {
+        let mut updates = updates.into_iter();
+        let first = updates.next()?;
+        let mut merged: std::collections::BTreeMap<String, String> =
+            first.attributes.into_iter().collect();
+        for update in updates {
+            merged.extend(update.attributes);
+        }
+        Some(ProfileUpdate {
+            visitor: first.visitor,
+            attributes: merged.into_iter().collect(),
+        })
+    }
 }
 
 fn parse_attributes(text: &str) -> Result<Vec<(String, String)>, RowProblem> {
@@ -193,6 +209,25 @@ mod tests {
             assert!(err.field.starts_with(field), "{json}: {err}");
             assert!(err.rule.contains(rule), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn merging_keeps_the_newest_value_of_each_attribute() {
+        let older = check(r#"{"tier":"silver","store":"12"}"#);
+        let newer = check(r#"{"tier":"gold","visits":4}"#);
+        let (Ok(older), Ok(newer)) = (older, newer) else {
+            panic!("test rows are valid")
+        };
+        let merged = ProfileUpdate::merge([older, newer]).map(|u| u.attributes);
+        assert_eq!(
+            merged,
+            Some(vec![
+                ("store".into(), "12".into()),
+                ("tier".into(), "gold".into()),
+                ("visits".into(), "4".into()),
+            ])
+        );
+        assert_eq!(ProfileUpdate::merge([]), None);
     }
 
     #[test]

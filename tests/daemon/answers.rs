@@ -14,7 +14,7 @@ async fn a_refused_row_backs_off_exponentially_and_ends_failed_after_max_attempt
         .answer_by_default(Reply::status(400, "invalid parameter"));
     let id = app.enqueue_pc(PC, json!({"tier": "gold"})).await;
 
-    let start = app.clock.now_ms();
+    let start = app.now_ms();
     app.run_once().await;
     let first = app.row(id).await;
     assert_eq!(
@@ -29,14 +29,14 @@ async fn a_refused_row_backs_off_exponentially_and_ends_failed_after_max_attempt
         "not due before its retry time"
     );
 
-    app.clock.step_ms(wait1);
+    app.clock.advance_ms(wait1);
     app.run_once().await;
     let second = app.row(id).await;
     assert_eq!((second.state.as_str(), second.attempts), ("pending", 2));
-    let wait2 = second.next_attempt_at - app.clock.now_ms();
+    let wait2 = second.next_attempt_at - app.now_ms();
     assert!((10_000..=20_000).contains(&wait2), "second wait {wait2} ms");
 
-    app.clock.step_ms(wait2);
+    app.clock.advance_ms(wait2);
     app.run_once().await;
     let last = app.row(id).await;
     assert_eq!(
@@ -136,7 +136,7 @@ async fn slow_down_with_retry_after_pauses_everyone_without_counting_an_attempt(
     );
     assert_eq!(app.target.received().len(), 1, "nothing sent while paused");
 
-    tokio::time::sleep(wait).await;
+    app.clock.advance(wait);
     app.drain().await;
     assert_eq!(app.count("delivered").await, 2);
     assert_eq!(app.row(first).await.attempts, 0);
@@ -178,7 +178,7 @@ async fn outages_bad_tokens_and_odd_answers_never_use_up_attempts() {
             "{reply:?}: {row:?}"
         );
         // The gate's pause is short here; wait it out and let the probe deliver.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.clock.advance(Duration::from_millis(50));
         app.drain().await;
         assert_eq!(app.row(id).await.state, "delivered", "{reply:?}");
     }
@@ -197,7 +197,8 @@ async fn an_unreachable_target_pauses_delivery_and_rows_wait_untouched() {
         &app.pool,
         &app.clock,
         &format!("http://{closed}"),
-    );
+    )
+    .await;
     let ids = [
         app.enqueue_pc(PC, json!({"a": "1"})).await,
         app.enqueue_pc("2-2.01_00", json!({"a": "1"})).await,

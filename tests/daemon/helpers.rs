@@ -2,11 +2,12 @@
 //! loader, and a deliverer driven one batch at a time on a manual clock.
 
 use crate::fake_target::FakeTarget;
-use profile_outbox::clock::Clock;
+use profile_outbox::clock::{Clock, Timeline};
 use profile_outbox::config::{self, Settings, Token};
 use profile_outbox::db::{self, Durability, OpenMode};
 use profile_outbox::delivery::{BatchReport, Deliverer};
 use profile_outbox::outbox::{self, NewRow};
+use profile_outbox::state;
 use profile_outbox::target::{Endpoint, TargetClient};
 use sqlx::{Row, SqlitePool};
 use std::path::{Path, PathBuf};
@@ -69,7 +70,7 @@ impl TestApp {
         .expect("database opens");
         db::migrate(&pool, &path).await.expect("schema applies");
         let clock = Clock::manual(1_800_000_000_000);
-        let deliverer = build_deliverer(&settings, &pool, &clock, &target.base_url());
+        let deliverer = build_deliverer(&settings, &pool, &clock, &target.base_url()).await;
         TestApp {
             dir,
             target,
@@ -119,6 +120,11 @@ impl TestApp {
             .fetch_one(&self.pool)
             .await
             .expect("raw row inserts")
+    }
+
+    /// Now, on the deliverer's timeline (the time rows are scheduled on).
+    pub fn now_ms(&self) -> i64 {
+        self.deliverer.timeline().now_ms()
     }
 
     pub async fn run_once(&self) -> BatchReport {
@@ -200,12 +206,16 @@ impl TestApp {
     }
 }
 
-pub fn build_deliverer(
+/// A deliverer as `run` builds one: its timeline continues from the saved state, as after a restart.
+pub async fn build_deliverer(
     settings: &Settings,
     pool: &SqlitePool,
     clock: &Clock,
     base_url: &str,
 ) -> Deliverer {
+    let saved = state::saved_anchor(pool).await.expect("state reads");
+    let timeline = Timeline::resume(clock.clone(), saved.as_ref());
+    state::started(pool, &timeline).await.expect("state writes");
     let token = settings
         .target
         .token_file
@@ -214,7 +224,7 @@ pub fn build_deliverer(
     let client = TargetClient::new(settings.target.timeout, 8, token).expect("client builds");
     let base = url::Url::parse(base_url).expect("base url");
     let endpoint = Endpoint::new(&base, "acme", settings.target.method);
-    Deliverer::new(pool.clone(), client, endpoint, settings, clock.clone())
+    Deliverer::new(pool.clone(), client, endpoint, settings, timeline)
 }
 
 pub async fn row_view(pool: &SqlitePool, id: i64) -> RowView {

@@ -6,7 +6,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_newer_value_is_never_overwritten_by_an_older_row_that_was_retried() {
-    let app = TestApp::spawn("[retry]\ninitial_delay = \"30s\"\n").await;
+    // Coalescing off: this is about the claim's ordering rule alone.
+    let app = TestApp::spawn("[retry]\ninitial_delay = \"30s\"\n[quota]\ncoalesce = false\n").await;
     app.target.script([Reply::status(400, "try again")]);
     let older = app.enqueue_pc(PC, json!({"tier": "silver"})).await;
     let newer = app.enqueue_pc(PC, json!({"tier": "gold"})).await;
@@ -27,7 +28,7 @@ async fn a_newer_value_is_never_overwritten_by_an_older_row_that_was_retried() {
     );
 
     app.clock
-        .step_ms(app.row(older).await.next_attempt_at - app.clock.now_ms());
+        .advance_ms(app.row(older).await.next_attempt_at - app.now_ms());
     app.drain().await;
 
     let tiers: Vec<String> = app

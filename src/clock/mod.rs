@@ -1,0 +1,7 @@
+//! Time: the host's clocks, and the daemon's own timeline built on them.
+
+mod source;
+mod timeline;
+
+pub use source::{Clock, millis};
+pub use timeline::{Anchor, Timeline};

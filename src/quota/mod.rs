@@ -1,0 +1,9 @@
+//! Target's rolling 24-hour limit, kept as a ledger in SQLite so it survives restarts and crashes.
+
+mod ledger;
+mod window;
+
+pub use ledger::{Reservation, Usage, refund, reserve, usage};
+pub use window::{
+    BUCKET_MS, WINDOW_BUCKETS, bucket_of, first_bucket_in_window, leaves_window_at, next_free_at,
+};
