@@ -108,15 +108,13 @@ pub async fn run(
         &settings,
         timeline,
     ));
-    if let Some(path) = settings.target.token_file.clone() {
-        let watch = TokenWatch::new(path, token);
-        let (deliverer, stop) = (deliverer.clone(), stop.clone());
-        tokio::spawn(async move {
-            if let Err(e) = watch.run(deliverer, stop).await {
-                tracing::error!(error = %e, "cannot watch the token file; restart to pick up a new token");
-            }
-        });
-    }
+    let watch = TokenWatch::new(settings.target.token_file.clone(), token);
+    let (watched, watch_stop) = (deliverer.clone(), stop.clone());
+    tokio::spawn(async move {
+        if let Err(e) = watch.run(watched, watch_stop).await {
+            tracing::error!(error = %e, "cannot watch the token file; restart to pick up a new token");
+        }
+    });
     tracing::info!(database = %database.display(), "delivering rows from the outbox");
     deliverer.run(&stop).await;
     stand_in_stop.cancel();

@@ -12,22 +12,23 @@ use tokio_util::sync::CancellationToken;
 /// How often the file is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
-/// Watches one token file on behalf of a deliverer.
+/// Watches the token file, if one is configured, on behalf of a deliverer.
 pub struct TokenWatch {
-    path: PathBuf,
+    path: Option<PathBuf>,
     current: Option<Token>,
 }
 
 impl TokenWatch {
     /// `current` is the token the daemon started with.
-    pub fn new(path: PathBuf, current: Option<Token>) -> TokenWatch {
+    pub fn new(path: Option<PathBuf>, current: Option<Token>) -> TokenWatch {
         TokenWatch { path, current }
     }
 
     /// Reads the file and hands a changed token to the deliverer. Returns whether it changed. A
     /// file that cannot be read keeps the current token (an editor may be replacing it).
     pub fn check(&mut self, deliverer: &Deliverer) -> bool {
-        let read = match Token::read_file(&self.path) {
+        let Some(path) = &self.path else { return false };
+        let read = match Token::read_file(path) {
             Ok(token) => token,
             Err(e) => {
                 tracing::warn!(error = %e, "keeping the current token");
@@ -42,7 +43,8 @@ impl TokenWatch {
         true
     }
 
-    /// Checks every couple of seconds and on SIGHUP until `stop` is cancelled.
+    /// Checks every couple of seconds and on SIGHUP until `stop` is cancelled. Runs even without
+    /// a token file, so that SIGHUP never ends the daemon.
     pub async fn run(
         mut self,
         deliverer: Arc<Deliverer>,
@@ -52,7 +54,10 @@ impl TokenWatch {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
-                _ = hangup.recv() => tracing::info!(file = %self.path.display(), "SIGHUP: re-reading the token file"),
+                _ = hangup.recv() => match &self.path {
+                    Some(path) => tracing::info!(file = %path.display(), "SIGHUP: re-reading the token file"),
+                    None => tracing::info!("SIGHUP: no target.token_file is configured; nothing to re-read"),
+                },
                 () = tokio::time::sleep(CHECK_EVERY) => {}
             }
             self.check(&deliverer);

@@ -49,7 +49,11 @@ pub struct Gate {
     /// Failures in a row since the last answer that showed Target working.
     failures: u32,
     reason: Option<PauseReason>,
+    /// End of the pause the gate chose itself (backoff); a working answer ends it early.
     closed_until: Option<i64>,
+    /// End of a pause Target asked for with `Retry-After`; it holds even when requests sent
+    /// before it succeed.
+    requested_until: Option<i64>,
 }
 
 impl Gate {
@@ -63,12 +67,13 @@ impl Gate {
             failures: 0,
             reason: None,
             closed_until: None,
+            requested_until: None,
         }
     }
 
     pub fn allowance(&self, now_ms: i64) -> Allowance {
-        match self.closed_until {
-            Some(until) if until > now_ms => Allowance::Wait(Duration::from_millis(
+        match self.closed_until(now_ms) {
+            Some(until) => Allowance::Wait(Duration::from_millis(
                 u64::try_from(until - now_ms).unwrap_or(0),
             )),
             _ if self.failures > 0 => Allowance::Probe,
@@ -88,7 +93,9 @@ impl Gate {
 
     /// Until when the gate is closed, if it is.
     pub fn closed_until(&self, now_ms: i64) -> Option<i64> {
-        self.closed_until.filter(|until| *until > now_ms)
+        self.closed_until
+            .max(self.requested_until)
+            .filter(|until| *until > now_ms)
     }
 
     /// A new token ends a pause caused by a refused token at once: the next request probes it.
@@ -111,22 +118,31 @@ impl Gate {
             // Any answer about the row itself shows that Target is up and takes our token.
             Outcome::Delivered { .. } | Outcome::Rejected { .. } => {
                 self.failures = 0;
-                self.reason = None;
                 self.closed_until = None;
-                return was.is_some();
+                let requested = self.requested_until.is_some_and(|until| until > now_ms);
+                self.reason = requested.then_some(PauseReason::SlowDown);
+                return was != self.reason;
             }
             Outcome::SlowDown { retry_after, .. } => (PauseReason::SlowDown, *retry_after),
             Outcome::EndpointDown { .. } => (PauseReason::EndpointDown, None),
             Outcome::Unauthorized { .. } => (PauseReason::Unauthorized, None),
         };
         self.failures = self.failures.saturating_add(1);
-        let wait = match requested {
-            Some(wait) => wait.min(self.max_retry_after),
-            None => super::backoff(self.initial, self.max, self.failures, jitter),
+        let wait = match (reason, requested) {
+            (_, Some(wait)) => wait.min(self.max_retry_after),
+            // A refused token will not fix itself: wait for the token file to change, with only a
+            // rare probe (every `max` or so) in case the account's settings changed instead.
+            (PauseReason::Unauthorized, None) => super::backoff(self.max, self.max, 1, jitter),
+            (_, None) => super::backoff(self.initial, self.max, self.failures, jitter),
         };
         let until = now_ms.saturating_add(millis(wait));
         // Several requests in flight can fail together; the latest end of the pause wins.
-        self.closed_until = Some(self.closed_until.map_or(until, |u| u.max(until)));
+        let slot = if requested.is_some() {
+            &mut self.requested_until
+        } else {
+            &mut self.closed_until
+        };
+        *slot = Some(slot.map_or(until, |u| u.max(until)));
         self.reason = Some(reason);
         was != Some(reason)
     }
@@ -201,6 +217,27 @@ mod tests {
     }
 
     #[test]
+    fn a_success_sent_before_a_retry_after_does_not_cut_the_requested_pause_short() {
+        let mut gate = gate();
+        let t0 = 1_000_000;
+        gate.observe(
+            &Outcome::SlowDown {
+                status: 429,
+                retry_after: Some(Duration::from_secs(120)),
+            },
+            t0,
+            0.0,
+        );
+        gate.observe(&Outcome::Delivered { status: 200 }, t0, 0.0);
+        assert_eq!(
+            gate.allowance(t0 + 119_000),
+            Allowance::Wait(Duration::from_secs(1))
+        );
+        assert_eq!(gate.reason(), Some(PauseReason::SlowDown));
+        assert_eq!(gate.allowance(t0 + 120_000), Allowance::Open);
+    }
+
+    #[test]
     fn a_refused_token_pauses_but_a_refused_row_does_not() {
         let mut gate = gate();
         let t0 = 1_000_000;
@@ -215,7 +252,11 @@ mod tests {
         assert_eq!(gate.allowance(t0), Allowance::Open);
         gate.observe(&Outcome::Unauthorized { status: 401 }, t0, 0.0);
         assert_eq!(gate.reason(), Some(PauseReason::Unauthorized));
-        assert!(matches!(gate.allowance(t0), Allowance::Wait(_)));
+        assert_eq!(
+            gate.allowance(t0),
+            Allowance::Wait(Duration::from_secs(30)),
+            "half of max at the least"
+        );
         assert_eq!(gate.circuit(t0), "open");
         gate.token_changed();
         assert_eq!(

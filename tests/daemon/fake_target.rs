@@ -82,6 +82,8 @@ impl Received {
 struct State {
     script: VecDeque<Reply>,
     default: Option<Reply>,
+    /// When set, a request without `Authorization: Bearer <this>` gets 401.
+    token: Option<String>,
     received: Vec<Received>,
 }
 
@@ -134,6 +136,11 @@ impl FakeTarget {
         self.state.lock().expect("fake state").default = Some(reply);
     }
 
+    /// Answers 401 to any request that does not carry this bearer token.
+    pub fn require_token(&self, token: &str) {
+        self.state.lock().expect("fake state").token = Some(token.to_owned());
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("fake state").received.clone()
     }
@@ -168,7 +175,14 @@ async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
     };
     let reply = {
         let mut state = state.lock().expect("fake state");
+        let authorized = state
+            .token
+            .as_ref()
+            .is_none_or(|t| received.authorization.as_deref() == Some(&format!("Bearer {t}")));
         state.received.push(received);
+        if !authorized {
+            return (StatusCode::UNAUTHORIZED, "").into_response();
+        }
         let fallback = state.default.clone().unwrap_or_else(Reply::ok);
         state.script.pop_front().unwrap_or(fallback)
     };

@@ -127,6 +127,17 @@ impl TestApp {
         self.deliverer.timeline().now_ms()
     }
 
+    /// A new deliverer on the same database, clock and fake: what a restarted daemon would be.
+    pub async fn restarted(&self) -> Deliverer {
+        build_deliverer(
+            &self.settings,
+            &self.pool,
+            &self.clock,
+            &self.target.base_url(),
+        )
+        .await
+    }
+
     pub async fn run_once(&self) -> BatchReport {
         self.deliverer
             .run_once(&self.stop)

@@ -2,6 +2,7 @@
 //! helper module; every test gets a fresh database. Set TEST_LOG=1 to see the daemon's logs.
 
 mod answers;
+mod coalescing;
 mod config_files;
 mod delivery;
 mod fake_target;
@@ -9,3 +10,4 @@ mod helpers;
 mod ordering;
 mod processes;
 mod producers;
+mod quota;
