@@ -22,10 +22,14 @@
 //!   time only, so wall-clock steps cannot stretch or shrink the quota window.
 //! - [`state`]: the daemon's visible state row (quota, pause, circuit, heartbeat) for operators.
 //! - [`token_watch`]: re-reads the token file when it changes and on SIGHUP.
+//! - [`housekeeping`]: prunes finished rows past their retention, checkpoints the WAL, and keeps
+//!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint.
+//!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications.
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.
 //! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables.
-//! - [`daemon`]: `run` from start-up to shutdown. [`cli`]: the subcommands. [`logging`],
+//! - [`daemon`]: `run` from start-up (`start`) through the destination (`endpoint`) to the tasks
+//!   around delivery (`run`) and systemd's status line. [`cli`]: the subcommands. [`logging`],
 //!   [`shutdown`]: log output and signals.
 
 pub mod cli;
@@ -34,10 +38,13 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod delivery;
+pub mod housekeeping;
 pub mod logging;
+pub mod metrics;
 pub mod outbox;
 pub mod quota;
 pub mod shutdown;
 pub mod state;
+pub mod systemd;
 pub mod target;
 pub mod token_watch;

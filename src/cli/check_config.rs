@@ -1,6 +1,8 @@
-//! `profile-outbox check-config`: loads the configuration the way `run` does and reports.
+//! `profile-outbox check-config`: loads the configuration the way `run` does and fails on anything
+//! that would stop `run` from delivering. systemd runs it before every start.
 
 use crate::config::{self, Token};
+use anyhow::bail;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,26 +12,33 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(path) => Token::read_file(path)?,
         None => None,
     };
-    if settings.target.token_file.is_some() && token.is_none() {
-        anyhow::bail!("target.token_file names an empty file");
-    }
-    let shown = config_path.map_or_else(
-        || config::DEFAULT_CONFIG_PATH.into(),
-        |p| p.display().to_string(),
-    );
-    println!("configuration OK ({shown})");
+    let (Some(_), Some(base)) = (
+        &settings.target.client_code,
+        settings.target.endpoint_base(),
+    ) else {
+        bail!(
+            "target.client_code is not set: `run` refuses to start without it (set it, or try \
+             the daemon locally with `run --sandbox`)"
+        );
+    };
+    println!("configuration OK ({})", source(config_path));
     println!("  database: {}", settings.database.path.display());
-    match settings.target.endpoint_base() {
-        Some(base) if settings.target.client_code.is_some() => println!("  target:   {base}"),
-        _ => println!("  target:   not set (target.client_code); only `run --sandbox` will start"),
-    }
-    println!(
-        "  token:    {}",
-        if token.is_some() {
-            "set (from target.token_file)"
-        } else {
-            "none"
-        }
-    );
+    println!("  target:   {base}");
+    let token = match (&settings.target.token_file, token) {
+        (Some(path), Some(_)) => format!("set (from {})", path.display()),
+        (Some(path), None) => format!("none ({} is empty)", path.display()),
+        (None, _) => "none".to_owned(),
+    };
+    println!("  token:    {token}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the settings came from, as the operator would look for it.
+fn source(config_path: Option<&Path>) -> String {
+    let default = Path::new(config::DEFAULT_CONFIG_PATH);
+    match config_path {
+        Some(path) => path.display().to_string(),
+        None if default.is_file() => default.display().to_string(),
+        None => "built-in defaults".to_owned(),
+    }
 }

@@ -38,6 +38,10 @@ pub fn load(path: Option<&Path>, env: Option<HashMap<String, String>>) -> anyhow
             }
         }
     }
+    let credentials = match &env {
+        Some(env) => env.get("CREDENTIALS_DIRECTORY").cloned(),
+        None => std::env::var("CREDENTIALS_DIRECTORY").ok(),
+    };
     let environment = Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("__")
         .separator("__")
@@ -46,12 +50,19 @@ pub fn load(path: Option<&Path>, env: Option<HashMap<String, String>>) -> anyhow
         || DEFAULT_CONFIG_PATH.to_owned(),
         |p| p.display().to_string(),
     );
-    builder
+    let mut settings = builder
         .add_source(environment)
         .build()
         .with_context(|| format!("cannot read configuration from {shown}"))?
         .try_deserialize::<Settings>()
         .with_context(|| {
             format!("invalid configuration (file {shown}, then {ENV_PREFIX}__* variables)")
-        })
+        })?;
+    // Under systemd the token arrives with LoadCredential=token:...; use it when no file is named.
+    if settings.target.token_file.is_none() {
+        settings.target.token_file = credentials
+            .map(|dir| Path::new(&dir).join("token"))
+            .filter(|p| p.is_file());
+    }
+    Ok(settings)
 }

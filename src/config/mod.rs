@@ -8,6 +8,6 @@ mod settings;
 pub use load::{DEFAULT_CONFIG_PATH, ENV_PREFIX, load};
 pub use secret::Token;
 pub use settings::{
-    ClientCode, DatabaseSettings, LogFormat, LogSettings, Method, QuotaSettings, RetrySettings,
-    Settings, TargetSettings, WorkerSettings,
+    ClientCode, DatabaseSettings, LogFormat, LogSettings, Method, MetricsSettings, QuotaSettings,
+    RetrySettings, Settings, TargetSettings, WorkerSettings,
 };

@@ -18,6 +18,14 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub workers: WorkerSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -26,6 +34,11 @@ pub struct DatabaseSettings {
     pub path: PathBuf,
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
+    #[serde(with = "duration")]
+    pub retention: Duration,
+    /// 0 in the file means no cap.
+    #[serde(deserialize_with = "zero_is_none")]
+    pub max_pending_rows: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -153,6 +166,11 @@ impl<'de> Deserialize<'de> for ClientCode {
         let text = String::deserialize(deserializer)?;
         ClientCode::parse(&text).map_err(D::Error::custom)
     }
+}
+
+fn zero_is_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let value = u64::deserialize(deserializer)?;
+    Ok((value > 0).then_some(value))
 }
 
 /// Reads an optional value where an empty string means "not set", so that the example file can

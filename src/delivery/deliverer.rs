@@ -4,6 +4,7 @@
 use super::{Allowance, Gate, PauseReason, Plan};
 use crate::clock::Timeline;
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
+use crate::metrics::Metrics;
 use crate::outbox::{self, Decision, RowResult};
 use crate::quota::{self, Reservation};
 use crate::state::{self, Snapshot};
@@ -11,9 +12,9 @@ use crate::target::{Endpoint, Outcome, PreparedRequest, TargetClient};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sqlx::{SqliteConnection, SqlitePool};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// How often an idle or paused daemon refreshes its visible state.
@@ -58,6 +59,7 @@ pub struct Deliverer {
     gate: Mutex<Gate>,
     quota_spent: AtomicBool,
     state_saved_at: AtomicI64,
+    metrics: Arc<Metrics>,
 }
 
 impl Deliverer {
@@ -84,15 +86,27 @@ impl Deliverer {
             gate: Mutex::new(gate),
             quota_spent: AtomicBool::new(false),
             state_saved_at: AtomicI64::new(i64::MIN),
+            metrics: Arc::default(),
         }
     }
 
+    /// Counts requests and rows into `metrics` (by default into counters nobody reads).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Delivers until `stop` is cancelled. Requests in flight then get `workers.shutdown_deadline`
-    /// to finish; rows not sent go back to pending.
-    pub async fn run(&self, stop: &CancellationToken) {
+    /// to finish; rows not sent go back to pending. `on_round` is called after every round that
+    /// did not fail, so a caller can tell the loop is alive (systemd's watchdog).
+    pub async fn run(&self, stop: &CancellationToken, mut on_round: impl FnMut()) {
         let mut errors: u32 = 0;
         while !stop.is_cancelled() {
-            let pause = match self.run_once(stop).await {
+            let round = self.run_once(stop).await;
+            if round.is_ok() {
+                on_round();
+            }
+            let pause = match round {
                 Ok(report) => {
                     errors = 0;
                     if report.claimed > 0 {
@@ -192,9 +206,9 @@ impl Deliverer {
         )
         .await?;
         let (results, sent) = self.send_plans(plans, reservation.calls, stop).await;
-        self.record(&results, reservation, sent).await?;
         let mut report = summarize(&results);
         report.requests = u32::try_from(sent).unwrap_or(u32::MAX);
+        self.record(&results, &report, reservation, sent).await?;
         Ok(report)
     }
 
@@ -298,10 +312,12 @@ impl Deliverer {
             stop.cancelled().await;
             tokio::time::sleep(self.workers.shutdown_deadline).await;
         };
+        let started = Instant::now();
         let outcome = tokio::select! {
             outcome = self.client.send(request) => outcome,
             () = deadline => return Attempt::Unanswered,
         };
+        self.metrics.observe_request(&outcome, started.elapsed());
         self.observe(&outcome);
         Attempt::Answered(outcome)
     }
@@ -311,13 +327,11 @@ impl Deliverer {
     async fn record(
         &self,
         results: &[RowResult],
+        report: &BatchReport,
         reservation: Reservation,
         sent: i64,
     ) -> anyhow::Result<()> {
         let now = self.timeline.now_ms();
-        let delivered = results
-            .iter()
-            .any(|r| matches!(r.decision, Decision::Delivered { .. }));
         let error = results.iter().find_map(|r| match &r.decision {
             Decision::Retry { error, .. } | Decision::SendAlone { error, .. } => {
                 Some(error.clone())
@@ -328,8 +342,10 @@ impl Deliverer {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         outbox::record(&mut tx, results, now).await?;
         quota::refund(&mut tx, reservation, reservation.calls - sent).await?;
-        self.save_state(&mut tx, now, delivered, error).await?;
+        self.save_state(&mut tx, now, report.delivered > 0, error)
+            .await?;
         tx.commit().await?;
+        self.metrics.rows_recorded(report.delivered, report.failed);
         Ok(())
     }
 

@@ -145,3 +145,38 @@ fn a_missing_config_file_named_on_the_command_line_is_an_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/config.toml"));
 }
+
+#[test]
+fn check_config_fails_without_a_client_code_because_run_would_refuse_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "[target]\ntimeout = \"5s\"\n");
+    let output = check_config(&path, &[]);
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("target.client_code is not set") && message.contains("--sandbox"),
+        "{message}"
+    );
+}
+
+#[test]
+fn under_systemd_the_token_comes_from_the_credentials_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("token"), "from-credential\n").expect("credential written");
+    let env = HashMap::from([(
+        "CREDENTIALS_DIRECTORY".to_owned(),
+        dir.path().display().to_string(),
+    )]);
+    let settings = config::load(Some(example()), Some(env)).expect("loads");
+    assert_eq!(settings.target.token_file, Some(dir.path().join("token")));
+    let output = check_config(
+        &write(&dir, "[target]\nclient_code = \"acme\"\n"),
+        &[("CREDENTIALS_DIRECTORY", &dir.path().display().to_string())],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("token:    set"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("from-credential"));
+}

@@ -11,3 +11,4 @@ mod ordering;
 mod processes;
 mod producers;
 mod quota;
+mod service;
