@@ -6,7 +6,7 @@ use super::start::{Started, start};
 use super::status_line;
 use crate::clock::Clock;
 use crate::config::{Settings, Token};
-use crate::delivery::Deliverer;
+use crate::delivery::{CrashPlan, Deliverer};
 use crate::metrics::{self, Metrics};
 use crate::systemd::Notifier;
 use crate::target::TargetClient;
@@ -50,7 +50,8 @@ pub async fn run(
     let client = TargetClient::new(settings.target.timeout, concurrency, token.clone())?;
     let deliverer = Arc::new(
         Deliverer::new(pool.clone(), client, endpoint, &settings, timeline.clone())
-            .with_metrics(metrics),
+            .with_metrics(metrics)
+            .with_crash_plan(CrashPlan::from_env()),
     );
     spawn_token_watch(
         TokenWatch::new(settings.target.token_file.clone(), token),

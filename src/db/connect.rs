@@ -57,6 +57,12 @@ pub async fn open(
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
+        // A connection that comes back still inside a transaction is closed, not reused. That
+        // happens after a failed COMMIT (a full disk): SQLite has already rolled back, sqlx's
+        // rollback then fails, and the connection would refuse every later BEGIN.
+        .after_release(|conn, _| {
+            Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+        })
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open database {}", path.display()))?;

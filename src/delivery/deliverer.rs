@@ -1,7 +1,7 @@
 //! The unit of work (claim, check, reserve quota, send and record one batch) and the loop that
 //! repeats it until shutdown.
 
-use super::{Allowance, Gate, PauseReason, Plan};
+use super::{Allowance, CrashPlan, CrashPoint, Gate, PauseReason, Plan};
 use crate::clock::Timeline;
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::metrics::Metrics;
@@ -60,6 +60,12 @@ pub struct Deliverer {
     quota_spent: AtomicBool,
     state_saved_at: AtomicI64,
     metrics: Arc<Metrics>,
+    crash: Option<CrashPlan>,
+    /// Set when a round failed after claiming: its rows may still be `in_flight`.
+    release_pending: AtomicBool,
+    /// Why the last round failed (a full disk, a lock held too long), for the visible state once
+    /// the database takes writes again.
+    round_error: Mutex<Option<String>>,
 }
 
 impl Deliverer {
@@ -87,6 +93,21 @@ impl Deliverer {
             quota_spent: AtomicBool::new(false),
             state_saved_at: AtomicI64::new(i64::MIN),
             metrics: Arc::default(),
+            crash: None,
+            release_pending: AtomicBool::new(false),
+            round_error: Mutex::new(None),
+        }
+    }
+
+    /// Arms the fault suite's crash seam (see [`CrashPlan`]).
+    pub fn with_crash_plan(mut self, crash: Option<CrashPlan>) -> Self {
+        self.crash = crash;
+        self
+    }
+
+    fn crash_point(&self, point: CrashPoint) {
+        if let Some(plan) = &self.crash {
+            plan.reached(point);
         }
     }
 
@@ -124,8 +145,12 @@ impl Deliverer {
                 }
                 Err(e) => {
                     errors = errors.saturating_add(1);
-                    tracing::error!(error = format!("{e:#}"), "delivery round failed; retrying");
-                    self.release_after_error().await;
+                    let error = format!("{e:#}");
+                    tracing::error!(error, "delivery round failed; retrying");
+                    self.release_pending.store(true, Ordering::SeqCst);
+                    if let Ok(mut last) = self.round_error.lock() {
+                        *last = Some(format!("delivery round failed: {error}"));
+                    }
                     super::backoff(
                         Duration::from_millis(100),
                         Duration::from_secs(30),
@@ -145,6 +170,12 @@ impl Deliverer {
 
     /// One batch. Tests call this directly.
     pub async fn run_once(&self, stop: &CancellationToken) -> anyhow::Result<BatchReport> {
+        if self.release_pending.load(Ordering::SeqCst) {
+            // A failed round may have left rows in flight. This daemon holds the instance lock
+            // and runs one round at a time, so it can safely hand them back before going on.
+            outbox::release_in_flight(&self.pool, self.timeline.now_ms()).await?;
+            self.release_pending.store(false, Ordering::SeqCst);
+        }
         let now = self.timeline.now_ms();
         let allowance = self.gate().allowance(now);
         let limit = match allowance {
@@ -192,6 +223,7 @@ impl Deliverer {
             self.save_idle_state(now).await?;
             return Ok(BatchReport::default());
         }
+        self.crash_point(CrashPoint::AfterClaim);
         let plans: Vec<Plan> = groups
             .into_iter()
             .map(|g| Plan::new(g, &self.endpoint))
@@ -206,6 +238,7 @@ impl Deliverer {
         )
         .await?;
         let (results, sent) = self.send_plans(plans, reservation.calls, stop).await;
+        self.crash_point(CrashPoint::BeforeRecord);
         let mut report = summarize(&results);
         report.requests = u32::try_from(sent).unwrap_or(u32::MAX);
         self.record(&results, &report, reservation, sent).await?;
@@ -318,6 +351,7 @@ impl Deliverer {
             () = deadline => return Attempt::Unanswered,
         };
         self.metrics.observe_request(&outcome, started.elapsed());
+        self.crash_point(CrashPoint::AfterSend);
         self.observe(&outcome);
         Attempt::Answered(outcome)
     }
@@ -368,6 +402,7 @@ impl Deliverer {
         error: Option<String>,
     ) -> anyhow::Result<()> {
         let usage = quota::usage(tx, now, i64::from(self.quota.calls_per_day.get())).await?;
+        let error = error.or_else(|| self.round_error.lock().ok().and_then(|mut e| e.take()));
         let (circuit, gate_reason, gate_until) = {
             let gate = self.gate();
             (
@@ -420,14 +455,6 @@ impl Deliverer {
                 tracing::warn!(reason = reason.as_str(), answer = %outcome.describe(), "delivery paused")
             }
             None => tracing::info!("Target answers again; delivery resumed"),
-        }
-    }
-
-    /// After a database error mid-round, rows of that round may still be `in_flight`. This daemon
-    /// holds the instance lock and runs one round at a time, so it can safely hand them back.
-    async fn release_after_error(&self) {
-        if let Err(e) = outbox::release_in_flight(&self.pool, self.timeline.now_ms()).await {
-            tracing::error!(error = %e, "cannot hand rows back to pending; they will be on restart");
         }
     }
 }

@@ -2,12 +2,14 @@
 //! the rate limit and the gate, send, decide what each answer means for each row, record it.
 
 mod backoff;
+mod crash;
 mod deliverer;
 mod gate;
 mod group;
 mod policy;
 
 pub use backoff::backoff;
+pub use crash::{CRASH_ENV, CrashPlan, CrashPoint};
 pub use deliverer::{BatchReport, Deliverer};
 pub use gate::{Allowance, Gate, PauseReason};
 pub use group::Plan;

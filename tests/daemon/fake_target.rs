@@ -21,7 +21,12 @@ pub struct Reply {
     pub body: String,
     pub retry_after: Option<String>,
     pub delay: Duration,
+    /// Cut the connection halfway through the body.
+    pub reset: bool,
 }
+
+/// A delay long enough that every client gives up first.
+const HANG: Duration = Duration::from_secs(3_600);
 
 impl Reply {
     pub fn ok() -> Reply {
@@ -33,7 +38,26 @@ impl Reply {
             body: body.to_owned(),
             retry_after: None,
             delay: Duration::ZERO,
+            reset: false,
         }
+    }
+    /// Accepts the request and never answers.
+    pub fn hang() -> Reply {
+        Reply::ok().after(HANG)
+    }
+    /// Starts Target's success answer, then drops the connection.
+    pub fn reset() -> Reply {
+        Reply {
+            reset: true,
+            ..Reply::ok()
+        }
+    }
+    /// Whether the client can have seen Target's success answer.
+    fn acknowledges(&self) -> bool {
+        self.status == 200
+            && self.body.contains("<success>true</success>")
+            && !self.reset
+            && self.delay < HANG
     }
     pub fn retry_after(mut self, value: &str) -> Reply {
         self.retry_after = Some(value.to_owned());
@@ -55,6 +79,10 @@ pub struct Received {
     pub body: String,
     pub content_type: Option<String>,
     pub authorization: Option<String>,
+    /// Whether the answer was Target's success, delivered whole.
+    pub acknowledged: bool,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -84,6 +112,8 @@ struct State {
     default: Option<Reply>,
     /// When set, a request without `Authorization: Bearer <this>` gets 401.
     token: Option<String>,
+    /// When set, each request gets this reply with this probability instead of the usual one.
+    chaos: Option<(f64, Reply)>,
     received: Vec<Received>,
 }
 
@@ -91,7 +121,7 @@ struct State {
 pub struct FakeTarget {
     pub address: SocketAddr,
     state: Arc<Mutex<State>>,
-    stop: CancellationToken,
+    stop: Mutex<CancellationToken>,
 }
 
 impl FakeTarget {
@@ -101,21 +131,34 @@ impl FakeTarget {
             .expect("bind 127.0.0.1");
         let address = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let app =
-            Router::new().fallback(move |request: Request<Body>| answer(shared.clone(), request));
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
-        });
+        let stop = serve(listener, state.clone());
         FakeTarget {
             address,
             state,
-            stop,
+            stop: Mutex::new(stop),
         }
+    }
+
+    /// Stops listening: connections are refused until [`FakeTarget::come_back`].
+    pub fn go_down(&self) {
+        self.stop.lock().expect("fake stop").cancel();
+    }
+
+    /// Listens again on the same port.
+    pub async fn come_back(&self) {
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.address).await {
+                Ok(listener) => break listener,
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.address),
+            }
+        };
+        *self.stop.lock().expect("fake stop") = serve(listener, self.state.clone());
     }
 
     pub fn base_url(&self) -> String {
@@ -136,6 +179,11 @@ impl FakeTarget {
         self.state.lock().expect("fake state").default = Some(reply);
     }
 
+    /// Gives `fault` instead of the usual answer to a random share `chance` of requests.
+    pub fn chaos(&self, chance: f64, fault: Reply) {
+        self.state.lock().expect("fake state").chaos = Some((chance, fault));
+    }
+
     /// Answers 401 to any request that does not carry this bearer token.
     pub fn require_token(&self, token: &str) {
         self.state.lock().expect("fake state").token = Some(token.to_owned());
@@ -148,8 +196,22 @@ impl FakeTarget {
 
 impl Drop for FakeTarget {
     fn drop(&mut self) {
-        self.stop.cancel();
+        if let Ok(stop) = self.stop.lock() {
+            stop.cancel();
+        }
     }
+}
+
+fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) -> CancellationToken {
+    let app = Router::new().fallback(move |request: Request<Body>| answer(state.clone(), request));
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await;
+    });
+    stop
 }
 
 async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
@@ -172,6 +234,8 @@ async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
         body,
         content_type: header("content-type"),
         authorization: header("authorization"),
+        acknowledged: false,
+        at: std::time::Instant::now(),
     };
     let reply = {
         let mut state = state.lock().expect("fake state");
@@ -179,17 +243,40 @@ async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
             .token
             .as_ref()
             .is_none_or(|t| received.authorization.as_deref() == Some(&format!("Bearer {t}")));
-        state.received.push(received);
         if !authorized {
+            state.received.push(received);
             return (StatusCode::UNAUTHORIZED, "").into_response();
         }
-        let fallback = state.default.clone().unwrap_or_else(Reply::ok);
-        state.script.pop_front().unwrap_or(fallback)
+        let fallback = match &state.chaos {
+            Some((chance, fault)) if rand::random::<f64>() < *chance => fault.clone(),
+            _ => state.default.clone().unwrap_or_else(Reply::ok),
+        };
+        let reply = state.script.pop_front().unwrap_or(fallback);
+        state.received.push(Received {
+            acknowledged: reply.acknowledges(),
+            ..received
+        });
+        reply
     };
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if reply.reset {
+        let half = reply.body[..reply.body.len() / 2].to_owned();
+        let chunks: Vec<Result<String, std::io::Error>> = vec![
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "cut",
+            )),
+        ];
+        return (
+            status,
+            Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+            .into_response();
+    }
     let mut response = (status, reply.body).into_response();
     if let Some(value) = reply.retry_after.and_then(|v| v.parse().ok()) {
         response.headers_mut().insert("retry-after", value);

@@ -134,11 +134,11 @@ async fn the_schema_refuses_structurally_wrong_rows_at_insert_with_a_reason() {
 async fn producers_and_the_daemon_write_at_once_without_locking_errors() {
     let app = TestApp::spawn("").await;
     let db = app.database().display().to_string();
-    // The README's Python settings (timeout=5.0, one transaction per insert), four processes.
+    // The README's Python settings (timeout=60.0, one transaction per insert), four processes.
     let producer = format!(
         r#"
 import json, sqlite3, sys
-db = sqlite3.connect({db:?}, timeout=5.0)
+db = sqlite3.connect({db:?}, timeout=60.0)
 for i in range(500):
     with db:
         db.execute(
