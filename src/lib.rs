@@ -16,7 +16,8 @@
 //! - [`delivery`]: the loop. `deliverer` exposes one unit of work (`run_once`: claim, send, record
 //!   one batch) and the loop around it; `group` checks and merges one visitor's rows and settles
 //!   each row from the answer; `policy` turns an outcome into a row's next state; `gate` pauses
-//!   everyone on slow-down, outage or a refused token; `backoff` is the pure delay.
+//!   everyone on slow-down, outage or a refused token; `backoff` is the pure delay; `crash` is the
+//!   fault suite's seam for stopping the process at a named point of a batch.
 //! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`).
 //! - [`clock`]: the host's clocks (`source`) and the daemon's `timeline`, which advances with real
 //!   time only, so wall-clock steps cannot stretch or shrink the quota window.

@@ -247,3 +247,32 @@ async fn the_metrics_endpoint_reports_figures_that_match_the_database() {
     );
     assert_eq!(value("profile_outbox_rows{state=\"pending\"}"), 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_appears_in_the_log_even_at_debug_level_or_when_refused() {
+    let token_file = tempfile::NamedTempFile::new().expect("token file");
+    std::fs::write(token_file.path(), "tok-SECRET-4242\n").expect("token written");
+    let app = TestApp::spawn(&format!(
+        "[target]\ntoken_file = {:?}\n[log]\nlevel = \"debug\"\nformat = \"json\"\n",
+        token_file.path().display().to_string()
+    ))
+    .await;
+    app.target.require_token("another");
+    app.enqueue_pc(PC, json!({"a": 1})).await;
+    let mut daemon = app.spawn_daemon();
+    app.wait_until(LONG, "the token to be refused", || async {
+        app.daemon_log().contains("refuses the token")
+    })
+    .await;
+    terminate(&daemon);
+    assert!(wait_exit(&mut daemon, LONG).await.success());
+
+    let log = app.daemon_log();
+    assert!(log.lines().count() > 5, "the debug log has content: {log}");
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every line is JSON"
+    );
+    assert!(!log.contains("SECRET"), "the token leaked into the log");
+}

@@ -86,7 +86,11 @@ fn hostile_row() -> impl Strategy<Value = RawRow> {
     let good_attributes =
         metacharacters().prop_map(|t| Some(serde_json::json!({ "note": t }).to_string()));
     prop_oneof![
-        bad_attributes().prop_map(|a| (Some("1-1.01_00".to_owned()), None, a)),
+        (1u32..1_000_000, bad_attributes()).prop_map(|(k, a)| (
+            Some(format!("{k}-1.01_00")),
+            None,
+            a
+        )),
         (bad_ids(), good_attributes).prop_map(|((pc, third), a)| (pc, third, a)),
         (bad_ids(), bad_attributes()).prop_map(|((pc, third), a)| (pc, third, a)),
     ]
@@ -100,7 +104,7 @@ fn is_clear_refusal(message: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_rows_are_refused_or_set_aside_with_a_reason_and_cost_healthy_rows_nothing() {
     let total = scale().hostile_rows;
-    let app = TestApp::spawn("[quota]\ncoalesce = false\n").await;
+    let app = TestApp::spawn("").await;
     let mut runner = TestRunner::deterministic();
     let strategy = hostile_row();
     let (mut refused, mut accepted, mut healthy) = (0usize, Vec::new(), Vec::new());
