@@ -22,7 +22,7 @@ pub use explain::{Ahead, Explanation, NewerDelivered, Pause, Situation, explain}
 pub use filter::{RowFilter, visitor_key};
 pub use json::{ChangeDoc, ListDoc, PurgeDoc, RowDoc, ShowDoc, StatusDoc};
 pub use open::{Database, open};
-pub use output::Out;
+pub use output::{Delivery, Out};
 pub use purge::{PurgeScope, count_purgeable, purge};
 pub use render::{Table, age, cell, clock_time, relative, rfc3339, when};
 pub use rows::{Order, OutboxRow, find, list};

@@ -4,6 +4,14 @@
 
 use std::io::{self, BufWriter, ErrorKind, Write};
 
+/// Whether the reader took all the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Whole,
+    /// The reader went away first (`| head`).
+    CutShort,
+}
+
 /// Where a command's output goes.
 pub struct Out<W: Write> {
     inner: BufWriter<W>,
@@ -48,13 +56,17 @@ impl<W: Write> Out<W> {
         self.line(&text)
     }
 
-    /// Flushes what is buffered.
-    pub fn finish(mut self) -> io::Result<()> {
-        if self.gone {
-            return Ok(());
+    /// Flushes what is buffered and says whether the reader took it all.
+    pub fn finish(mut self) -> io::Result<Delivery> {
+        if !self.gone {
+            let flushed = self.inner.flush();
+            self.settle(flushed)?;
         }
-        let flushed = self.inner.flush();
-        self.settle(flushed)
+        Ok(if self.gone {
+            Delivery::CutShort
+        } else {
+            Delivery::Whole
+        })
     }
 
     fn settle(&mut self, result: io::Result<()>) -> io::Result<()> {
@@ -97,7 +109,7 @@ mod tests {
         for i in 0..100_000 {
             assert!(out.line(&format!("line {i}")).is_ok());
         }
-        assert!(out.finish().is_ok());
+        assert!(matches!(out.finish(), Ok(Delivery::CutShort)));
     }
 
     #[test]

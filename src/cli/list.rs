@@ -3,7 +3,8 @@
 use super::args::ListArgs;
 use super::common;
 use crate::admin::{
-    self, ListDoc, Order, Out, OutboxRow, RowDoc, Table, TimeFrame, cell, clock_time, relative,
+    self, Delivery, ListDoc, Order, Out, OutboxRow, RowDoc, Table, TimeFrame, cell, clock_time,
+    relative,
 };
 use crate::clock::Clock;
 use std::path::Path;
@@ -31,14 +32,14 @@ pub async fn list(config_path: Option<&Path>, args: ListArgs) -> anyhow::Result<
         out.line("no rows match")?;
     } else {
         out.lines(&table(&rows, &frame).lines())?;
-        if more {
-            eprintln!(
-                "(the first {} rows shown; more match: raise --limit or narrow the filter)",
-                args.limit
-            );
-        }
     }
-    out.finish()?;
+    // The note is for a person reading the whole table, not for one who cut it short.
+    if out.finish()? == Delivery::Whole && more && !args.json {
+        eprintln!(
+            "(the first {} rows shown; more match: raise --limit or narrow the filter)",
+            args.limit
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
