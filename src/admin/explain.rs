@@ -37,7 +37,6 @@ pub struct Situation {
     /// When a pending row is due, if not yet.
     pub retry_at_ms: Option<i64>,
     pub updated_at_ms: Option<i64>,
-    pub attempts: i64,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
     /// A rule of Target's the row breaks, found by checking it as the daemon will.
@@ -168,9 +167,6 @@ fn failed(s: &Situation) -> Explanation {
         (None, None) => "no reason recorded".into(),
     };
     let mut notes = Vec::new();
-    if s.attempts > 0 {
-        notes.push(format!("Target refused it {} time(s)", s.attempts));
-    }
     if let Some(newer) = s.newer_delivered {
         notes.push(format!(
             "careful: {} newer row(s) of this visitor were delivered after it (latest: row {}); \
@@ -231,7 +227,6 @@ mod tests {
             now_ms: NOW,
             retry_at_ms: None,
             updated_at_ms: Some(NOW - MIN),
-            attempts: 0,
             last_status: None,
             last_error: None,
             problem: None,
@@ -333,7 +328,6 @@ mod tests {
     fn a_failed_row_warns_when_newer_rows_of_its_visitor_went_out() {
         let mut s = situation(State::Failed);
         s.last_error = Some("Target refused the row 5 times; last answer HTTP 400: bad".into());
-        s.attempts = 5;
         s.newer_delivered = Some(NewerDelivered {
             count: 2,
             latest_id: 1201,

@@ -51,7 +51,6 @@ pub async fn report(
         retry_at_ms: (pending && row.next_attempt_at > now)
             .then(|| frame.to_wall_ms(row.next_attempt_at)),
         updated_at_ms: row.updated_at.map(|t| frame.to_wall_ms(t)),
-        attempts: row.attempts,
         last_status: row.last_status,
         last_error: row.last_error.clone(),
         problem: ProfileUpdate::from_row(

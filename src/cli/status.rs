@@ -58,7 +58,7 @@ fn lines(s: &Status, attention: &[String]) -> Vec<String> {
     ];
     let mut lines: Vec<String> = pairs
         .iter()
-        .map(|(key, value)| format!("{key:<14} {value}"))
+        .map(|(key, value)| format!("{key:<15} {value}"))
         .collect();
     lines.push(String::new());
     if attention.is_empty() {

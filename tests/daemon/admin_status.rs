@@ -19,7 +19,7 @@ async fn status_of_an_empty_outbox_with_no_daemon_is_healthy() {
     assert_eq!(text.code, Some(0), "{text:?}");
     assert!(text.stdout.contains("all is well"), "{}", text.stdout);
     assert!(
-        text.stdout.contains("daemon         not running"),
+        text.stdout.contains("daemon          not running"),
         "{}",
         text.stdout
     );
@@ -118,11 +118,11 @@ async fn status_counts_each_state_and_shows_the_next_retry_and_the_quota() {
     assert_eq!(doc["quota"]["left"], json!(1_000_000 - 2));
     let text = run(&app, &["status"]).stdout;
     assert!(
-        text.contains("rows           1 pending, 1 in flight, 1 delivered, 0 failed, 1 cancelled"),
+        text.contains("rows            1 pending, 1 in flight, 1 delivered, 0 failed, 1 cancelled"),
         "{text}"
     );
     assert!(
-        text.contains("quota          2 of 1000000 calls used"),
+        text.contains("quota           2 of 1000000 calls used"),
         "{text}"
     );
 }
@@ -162,7 +162,7 @@ async fn status_while_a_daemon_is_delivering_reports_it_running_and_then_its_ref
     assert_eq!(refused.code, Some(3), "{refused:?}");
     assert!(
         refused.stdout.contains("Target refuses the token")
-            && refused.stdout.contains("paused         unauthorized"),
+            && refused.stdout.contains("paused          unauthorized"),
         "{}",
         refused.stdout
     );
