@@ -40,12 +40,31 @@ pub async fn report(
     let Some(row) = find(&mut *tx, id).await? else {
         return Ok(None);
     };
+    let situation = situation(&mut tx, &row, &daemon, &frame, quota_limit).await?;
+    tx.commit().await?;
+    let explanation = explain(&situation);
+    Ok(Some(RowReport {
+        row,
+        situation,
+        explanation,
+        frame,
+    }))
+}
+
+/// The facts [`explain`] needs about `row`, with every time on the wall clock.
+async fn situation(
+    conn: &mut SqliteConnection,
+    row: &OutboxRow,
+    daemon: &DaemonView,
+    frame: &TimeFrame,
+    quota_limit: i64,
+) -> anyhow::Result<Situation> {
     let state = row.state()?;
     let now = frame.now_ms();
     let pending = state == State::Pending;
-    let quota = quota::usage(&mut tx, now, quota_limit).await?;
-    let situation = Situation {
-        id,
+    let quota = quota::usage(&mut *conn, now, quota_limit).await?;
+    Ok(Situation {
+        id: row.id,
         state,
         now_ms: frame.wall_now_ms(),
         retry_at_ms: (pending && row.next_attempt_at > now)
@@ -59,10 +78,10 @@ pub async fn report(
             &row.attributes,
         )
         .err(),
-        ahead: ahead(&mut tx, &row).await?,
-        behind: behind(&mut tx, &row).await?,
+        ahead: ahead(&mut *conn, row).await?,
+        behind: behind(&mut *conn, row).await?,
         newer_delivered: match state {
-            State::Failed => newer_delivered(&mut tx, &row).await?,
+            State::Failed => newer_delivered(&mut *conn, row).await?,
             _ => None,
         },
         quota_spent_until_ms: quota
@@ -74,15 +93,7 @@ pub async fn report(
             until_ms,
         }),
         daemon_running: daemon.running,
-    };
-    tx.commit().await?;
-    let explanation = explain(&situation);
-    Ok(Some(RowReport {
-        row,
-        situation,
-        explanation,
-        frame,
-    }))
+    })
 }
 
 /// The older unfinished rows of the row's visitor (the index `outbox_visitor_unfinished`).

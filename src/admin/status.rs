@@ -56,24 +56,7 @@ pub async fn read_status(db: &Database, quota_limit: i64, clock: Clock) -> anyho
     let frame = daemon.frame(clock);
     let now = frame.now_ms();
     let counts = counts(&mut tx).await?;
-    let oldest_pending: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT id, created_at FROM outbox WHERE id =
-             (SELECT min(id) FROM outbox INDEXED BY outbox_due WHERE state = 'pending')",
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let due_now: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?",
-    )
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    let next_retry: Option<i64> = sqlx::query_scalar(
-        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
-    )
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    let backlog = backlog(&mut tx, now).await?;
     let mut quota = quota::usage(&mut tx, now, quota_limit).await?;
     quota.next_free_at = quota.next_free_at.map(|t| frame.to_wall_ms(t));
     let failed_ids =
@@ -86,11 +69,47 @@ pub async fn read_status(db: &Database, quota_limit: i64, clock: Clock) -> anyho
         now_ms: frame.wall_now_ms(),
         daemon,
         counts,
-        oldest_pending,
-        due_now,
-        next_retry_at_ms: next_retry.map(|t| frame.to_wall_ms(t)),
+        oldest_pending: backlog.oldest,
+        due_now: backlog.due_now,
+        next_retry_at_ms: backlog.next_retry.map(|t| frame.to_wall_ms(t)),
         quota,
         failed_ids,
+    })
+}
+
+/// The pending rows: the first added, how many are due at `now` and the next retry time (both on
+/// the timeline), all from the index `outbox_due`.
+struct Backlog {
+    oldest: Option<(i64, i64)>,
+    due_now: i64,
+    next_retry: Option<i64>,
+}
+
+async fn backlog(conn: &mut SqliteConnection, now: i64) -> sqlx::Result<Backlog> {
+    // min(id) over the index, not the table: SQLite would otherwise walk the table from its
+    // first row to the first pending one, past every delivered row.
+    let oldest = sqlx::query_as(
+        "SELECT id, created_at FROM outbox WHERE id =
+             (SELECT min(id) FROM outbox INDEXED BY outbox_due WHERE state = 'pending')",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let due_now = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?",
+    )
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let next_retry = sqlx::query_scalar(
+        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
+    )
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Backlog {
+        oldest,
+        due_now,
+        next_retry,
     })
 }
 
