@@ -33,6 +33,9 @@ pub async fn change_rows(
     let (_, db) = common::open(config_path).await?;
     let plan = admin::plan(&db.pool, change, &filter).await?;
     if let (Confirmation::NotGiven, Some(why)) = (confirmation, plan.needs_confirmation()) {
+        // Closed before leaving, as on every path: the last connection to close removes the
+        // -wal and -shm files, which must not be left behind owned by the operator's user.
+        db.pool.close().await;
         let ids: Vec<i64> = plan.rows.iter().map(|c| c.id).collect();
         bail!(
             "nothing changed: {why} (rows {}); run again with --yes to change them",

@@ -23,6 +23,7 @@ pub async fn purge(config_path: Option<&Path>, args: PurgeArgs) -> anyhow::Resul
     let scope = PurgeScope { states, before_ms };
     let matching = admin::count_purgeable(&db.pool, &scope).await?;
     if matching > 1 && !args.yes {
+        db.pool.close().await;
         bail!(
             "nothing deleted: {matching} {} rows were added before {}; run again with --yes to \
              delete them",
