@@ -29,10 +29,15 @@
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.
 //! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables.
+//! - [`admin`]: what the admin commands read and change while a daemon may be running: `open`
+//!   (an existing database with this binary's schema, never created or migrated), `status`,
+//!   `situation` and `explain` (why a row is where it is, in plain words), `change` (retry,
+//!   cancel) and `purge`, the shared row `filter`, and output (`render`, `json`, `output`).
 //! - [`daemon`]: `run` from start-up (`start`) through the destination (`endpoint`) to the tasks
 //!   around delivery (`run`) and systemd's status line. [`cli`]: the subcommands. [`logging`],
 //!   [`shutdown`]: log output and signals.
 
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,7 +1,9 @@
 //! The command-line grammar.
 
+use crate::outbox::State;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Delivers offline visitor events from a SQLite outbox to Adobe Target.
 #[derive(Debug, Parser)]
@@ -24,6 +26,19 @@ pub enum Command {
     CheckConfig,
     /// Add a row to the outbox, as a producer would.
     Enqueue(EnqueueArgs),
+    /// Show whether the daemon runs, how far behind it is, and what needs a person. Exits 0 when
+    /// all is well, 3 when something needs attention, 1 when it cannot tell.
+    Status(StatusArgs),
+    /// List rows, newest first.
+    List(ListArgs),
+    /// Show one row whole, and why it is where it is.
+    Show(ShowArgs),
+    /// Send failed rows again: pending, due now, attempts reset.
+    Retry(RetryArgs),
+    /// Withdraw pending or failed rows: they will never be sent.
+    Cancel(CancelArgs),
+    /// Delete delivered and cancelled rows older than an age.
+    Purge(PurgeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,4 +70,138 @@ fn parse_attribute(text: &str) -> Result<(String, String), String> {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         _ => Err(format!("{text:?} is not NAME=VALUE")),
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One JSON document instead of text (fields in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which rows, by visitor, source and age. Conditions combine.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Rows of this tntId visitor.
+    #[arg(long, value_name = "ID", conflicts_with = "mbox_3rd_party_id")]
+    pub mbox_pc: Option<String>,
+    /// Rows of this visitor id of yours.
+    #[arg(long = "mbox-3rd-party-id", value_name = "ID")]
+    pub mbox_3rd_party_id: Option<String>,
+    /// Rows from this source.
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    /// Rows added longer ago than this, e.g. 30m, 2h, 7d.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<Duration>,
+    /// Rows added within this, e.g. 30m, 2h, 7d.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub newer_than: Option<Duration>,
+}
+
+impl FilterArgs {
+    pub fn is_empty(&self) -> bool {
+        self.mbox_pc.is_none()
+            && self.mbox_3rd_party_id.is_none()
+            && self.source.is_none()
+            && self.older_than.is_none()
+            && self.newer_than.is_none()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Rows in these states (pending, in_flight, delivered, failed, cancelled); repeat or
+    /// separate with commas.
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<State>,
+    /// Oldest rows first (the default is newest first).
+    #[arg(long)]
+    pub oldest_first: bool,
+    /// At most this many rows.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// One JSON document instead of a table (fields in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The row's id.
+    pub id: i64,
+    /// One JSON document instead of text (fields in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Failed rows to retry, by id. Without ids, give a filter or --all.
+    #[arg(value_name = "ID", conflicts_with_all = ["FilterArgs", "all"])]
+    pub ids: Vec<i64>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Every failed row.
+    #[arg(long, conflicts_with = "FilterArgs")]
+    pub all: bool,
+    /// Go ahead when more than one row would change, or when a retry would send a visitor's
+    /// older value after a newer one.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// One JSON document instead of text (fields in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// Pending or failed rows to cancel, by id. Without ids, give a filter or --all.
+    #[arg(value_name = "ID", conflicts_with_all = ["FilterArgs", "state", "all"])]
+    pub ids: Vec<i64>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only rows in this state: pending or failed (the default is both).
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<State>,
+    /// Every pending and failed row.
+    #[arg(long, conflicts_with_all = ["FilterArgs", "state"])]
+    pub all: bool,
+    /// Go ahead when more than one row would change.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// One JSON document instead of text (fields in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Delete rows added longer ago than this, e.g. 30d.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Duration,
+    /// Only rows in this state: delivered or cancelled (the default is both).
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<State>,
+    /// Go ahead when more than one row would be deleted.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// One JSON document instead of text (fields in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An age as the configuration writes durations: "30s", "5m", "7d".
+fn parse_age(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("{text:?} is not an age ({e}); write it like \"30m\", \"2h\" or \"7d\"")
+    })
+}
+
+fn parse_state(text: &str) -> Result<State, String> {
+    State::parse(text.trim()).ok_or_else(|| {
+        format!("{text:?} is not a state: pending, in_flight, delivered, failed or cancelled")
+    })
 }

@@ -1,11 +1,22 @@
-//! The command line: one binary, a subcommand per job. Each subcommand lives in its own file.
+//! The command line: one binary, a subcommand per job. Each subcommand lives in its own file; the
+//! admin subcommands (`status`, `list`, `show`, `retry`, `cancel`, `purge`) share `common` and
+//! `change_rows`, and read and change the database through [`crate::admin`].
 
 mod args;
+mod cancel;
+mod change_rows;
 mod check_config;
+mod common;
 mod enqueue;
+mod list;
+mod purge;
+mod retry;
 mod run;
+mod show;
+mod status;
 
 pub use args::{Cli, Command};
+pub use common::NEEDS_ATTENTION;
 
 use std::process::ExitCode;
 
@@ -20,5 +31,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => runtime.block_on(run::run(config, args)),
         Command::CheckConfig => check_config::check_config(config),
         Command::Enqueue(args) => runtime.block_on(enqueue::enqueue(config, args)),
+        Command::Status(args) => runtime.block_on(status::status(config, args)),
+        Command::List(args) => runtime.block_on(list::list(config, args)),
+        Command::Show(args) => runtime.block_on(show::show(config, args)),
+        Command::Retry(args) => runtime.block_on(retry::retry(config, args)),
+        Command::Cancel(args) => runtime.block_on(cancel::cancel(config, args)),
+        Command::Purge(args) => runtime.block_on(purge::purge(config, args)),
     }
 }

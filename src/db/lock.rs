@@ -75,6 +75,25 @@ impl InstanceLock {
     }
 }
 
+/// Whether a daemon holds the lock on the database at `database` now, for the admin commands.
+///
+/// Never creates the lock file: a missing one means no daemon has run here. The probe takes a
+/// *shared* lock and drops it at once, so two admin commands probing together do not mistake each
+/// other for a daemon. A daemon starting in those few microseconds would find the lock taken and
+/// exit with "another daemon is running"; systemd's `Restart=on-failure` starts it again.
+pub fn is_held(database: &Path) -> std::io::Result<bool> {
+    let file = match File::open(lock_path(database)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(false),
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// The lock file that goes with a database file.
 pub fn lock_path(database: &Path) -> PathBuf {
     let mut name = database.as_os_str().to_owned();
@@ -97,5 +116,23 @@ mod tests {
         assert!(matches!(second, Err(LockError::Held { .. })), "{second:?}");
         drop(first);
         assert!(InstanceLock::acquire(&db).is_ok());
+    }
+
+    #[test]
+    fn the_probe_sees_a_held_lock_and_creates_no_lock_file() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let dir = dir.as_ref().map(|d| d.path().join("outbox.db"));
+        let Ok(db) = dir else { panic!("no temp dir") };
+        assert!(matches!(is_held(&db), Ok(false)));
+        assert!(!lock_path(&db).exists(), "probing made a lock file");
+        let lock = InstanceLock::acquire(&db);
+        assert!(matches!(is_held(&db), Ok(true)));
+        assert!(matches!(is_held(&db), Ok(true)), "probing twice");
+        drop(lock);
+        assert!(matches!(is_held(&db), Ok(false)));
+        assert!(
+            InstanceLock::acquire(&db).is_ok(),
+            "a probe leaves nothing held"
+        );
     }
 }

@@ -4,4 +4,4 @@ mod connect;
 mod lock;
 
 pub use connect::{Durability, OpenMode, migrate, open};
-pub use lock::{InstanceLock, LockError};
+pub use lock::{InstanceLock, LockError, is_held};

@@ -1,6 +1,11 @@
 //! Integration tests: the daemon against our fake Target on 127.0.0.1. One test binary, one
 //! helper module; every test gets a fresh database. Set TEST_LOG=1 to see the daemon's logs.
 
+mod admin_changes;
+mod admin_helpers;
+mod admin_open;
+mod admin_rows;
+mod admin_status;
 mod answers;
 mod coalescing;
 mod config_files;

@@ -1,0 +1,31 @@
+//! What the admin commands (`status`, `list`, `show`, `retry`, `cancel`, `purge`) read and change
+//! in a database a daemon may be delivering from at the same moment. One file per concern.
+
+mod change;
+mod daemon;
+mod explain;
+mod filter;
+mod json;
+mod open;
+mod output;
+mod purge;
+mod render;
+mod rows;
+mod schema;
+mod situation;
+mod status;
+mod time;
+
+pub use change::{Candidate, Change, Plan, Refusal, apply, plan};
+pub use daemon::{DaemonView, SavedState, frame};
+pub use explain::{Ahead, Explanation, NewerDelivered, Pause, Situation, explain};
+pub use filter::{RowFilter, visitor_key};
+pub use json::{ChangeDoc, ListDoc, PurgeDoc, RowDoc, ShowDoc, StatusDoc};
+pub use open::{Database, open};
+pub use output::{Delivery, Out};
+pub use purge::{PurgeScope, count_purgeable, purge};
+pub use render::{Table, age, cell, clock_time, relative, rfc3339, when};
+pub use rows::{Order, OutboxRow, find, list};
+pub use situation::{RowReport, report};
+pub use status::{Counts, HEARTBEAT_STALE_MS, Status, read_status};
+pub use time::TimeFrame;

@@ -1,0 +1,285 @@
+//! `status`: the daemon's health and the outbox's backlog, read in one snapshot.
+//!
+//! Every count comes from an index or the table's page headers (migrations 0001 and 0003), so the
+//! answer takes milliseconds with millions of rows: pending and in-flight rows from their partial
+//! indexes, failed and cancelled from theirs, delivered as the rest of `count(*)`.
+
+use super::daemon::DaemonView;
+use super::open::Database;
+use super::render::{age, relative};
+use crate::clock::Clock;
+use crate::quota::{self, Usage};
+use anyhow::Context;
+use sqlx::SqliteConnection;
+use std::path::PathBuf;
+
+/// A running daemon that has not saved its state for this long may be stuck.
+pub const HEARTBEAT_STALE_MS: i64 = 5 * 60 * 1000;
+
+/// Rows per state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: i64,
+    pub in_flight: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+/// Everything `status` shows. Times are wall-clock ms.
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub database: PathBuf,
+    pub now_ms: i64,
+    pub daemon: DaemonView,
+    pub counts: Counts,
+    /// The lowest-numbered pending row (the first added of those waiting): id and `created_at`.
+    pub oldest_pending: Option<(i64, i64)>,
+    /// Pending rows whose time has come (some may wait behind an older row of their visitor).
+    pub due_now: i64,
+    /// The earliest retry time of a pending row not due yet.
+    pub next_retry_at_ms: Option<i64>,
+    /// The rolling 24-hour window; `next_free_at` converted to wall-clock ms.
+    pub quota: Usage,
+    /// The newest failed rows' ids, newest first, at most five.
+    pub failed_ids: Vec<i64>,
+}
+
+/// Reads the status of `db` in one read transaction. `quota_limit` is `quota.calls_per_day`.
+pub async fn read_status(db: &Database, quota_limit: i64, clock: Clock) -> anyhow::Result<Status> {
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .with_context(|| format!("cannot read database {}", db.path.display()))?;
+    let daemon = DaemonView::observe(db, &mut tx).await?;
+    let frame = daemon.frame(clock);
+    let now = frame.now_ms();
+    let counts = counts(&mut tx).await?;
+    let backlog = backlog(&mut tx, now).await?;
+    let mut quota = quota::usage(&mut tx, now, quota_limit).await?;
+    quota.next_free_at = quota.next_free_at.map(|t| frame.to_wall_ms(t));
+    let failed_ids =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE state = 'failed' ORDER BY id DESC LIMIT 5")
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(Status {
+        database: db.path.clone(),
+        now_ms: frame.wall_now_ms(),
+        daemon,
+        counts,
+        oldest_pending: backlog.oldest,
+        due_now: backlog.due_now,
+        next_retry_at_ms: backlog.next_retry.map(|t| frame.to_wall_ms(t)),
+        quota,
+        failed_ids,
+    })
+}
+
+/// The pending rows: the first added, how many are due at `now` and the next retry time (both on
+/// the timeline), all from the index `outbox_due`.
+struct Backlog {
+    oldest: Option<(i64, i64)>,
+    due_now: i64,
+    next_retry: Option<i64>,
+}
+
+async fn backlog(conn: &mut SqliteConnection, now: i64) -> sqlx::Result<Backlog> {
+    // min(id) over the index, not the table: SQLite would otherwise walk the table from its
+    // first row to the first pending one, past every delivered row.
+    let oldest = sqlx::query_as(
+        "SELECT id, created_at FROM outbox WHERE id =
+             (SELECT min(id) FROM outbox INDEXED BY outbox_due WHERE state = 'pending')",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let due_now = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?",
+    )
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let next_retry = sqlx::query_scalar(
+        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
+    )
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Backlog {
+        oldest,
+        due_now,
+        next_retry,
+    })
+}
+
+async fn counts(conn: &mut SqliteConnection) -> sqlx::Result<Counts> {
+    // `count(*)` with no WHERE is answered from the table's pages without reading the rows.
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&mut *conn)
+        .await?;
+    let pending = count(conn, "SELECT count(*) FROM outbox WHERE state = 'pending'").await?;
+    let in_flight = count(
+        conn,
+        "SELECT count(*) FROM outbox WHERE state = 'in_flight'",
+    )
+    .await?;
+    let failed = count(conn, "SELECT count(*) FROM outbox WHERE state = 'failed'").await?;
+    let cancelled = count(
+        conn,
+        "SELECT count(*) FROM outbox WHERE state = 'cancelled'",
+    )
+    .await?;
+    Ok(Counts {
+        pending,
+        in_flight,
+        delivered: total - pending - in_flight - failed - cancelled,
+        failed,
+        cancelled,
+    })
+}
+
+async fn count(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(sql).fetch_one(conn).await
+}
+
+impl Status {
+    /// What needs a person, one sentence each; empty when all is well. `status` exits non-zero
+    /// when there is any.
+    pub fn attention(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        let waiting = self.counts.pending + self.counts.in_flight;
+        if !self.daemon.running && waiting > 0 {
+            let since = self
+                .oldest_pending
+                .map(|(_, at)| format!(", the oldest added {}", relative(at, self.now_ms)))
+                .unwrap_or_default();
+            reasons.push(format!(
+                "no daemon is running on this database, and {waiting} row(s) wait to be \
+                 sent{since}; start it (systemctl start profile-outbox)"
+            ));
+        }
+        if let Some(silent) = self.silent_for() {
+            reasons.push(format!(
+                "the daemon holds the database's lock but has not saved its state for {}; it may \
+                 be stuck",
+                age(silent)
+            ));
+        }
+        if self
+            .daemon
+            .pause()
+            .is_some_and(|(r, _)| r == "unauthorized")
+        {
+            reasons.push(
+                "Target refuses the token: put a valid one in the file named by \
+                 target.token_file (the daemon re-reads it when it changes)"
+                    .into(),
+            );
+        }
+        if self.counts.failed > 0 {
+            let ids: Vec<String> = self.failed_ids.iter().map(i64::to_string).collect();
+            reasons.push(format!(
+                "{} failed row(s) wait for an operator (newest: {}); see `profile-outbox list \
+                 --state failed` and `profile-outbox show ID`",
+                self.counts.failed,
+                ids.join(", ")
+            ));
+        }
+        reasons
+    }
+
+    /// How long a running daemon has been silent, when that is longer than it should be.
+    fn silent_for(&self) -> Option<i64> {
+        let heartbeat = self.daemon.saved.as_ref()?.heartbeat_at?;
+        let silent = self.now_ms.saturating_sub(heartbeat);
+        (self.daemon.running && silent > HEARTBEAT_STALE_MS).then_some(silent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::SavedState;
+
+    const NOW: i64 = 1_795_874_707_000;
+
+    fn status(running: bool, counts: Counts) -> Status {
+        Status {
+            database: PathBuf::from("outbox.db"),
+            now_ms: NOW,
+            daemon: DaemonView {
+                running,
+                saved: Some(SavedState {
+                    heartbeat_at: Some(NOW - 1_000),
+                    circuit: "closed".into(),
+                    ..SavedState::default()
+                }),
+            },
+            counts,
+            oldest_pending: None,
+            due_now: 0,
+            next_retry_at_ms: None,
+            quota: Usage {
+                used: 0,
+                limit: 100,
+                next_free_at: None,
+            },
+            failed_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_running_daemon_with_nothing_failed_needs_nobody() {
+        let counts = Counts {
+            pending: 5,
+            delivered: 9,
+            ..Counts::default()
+        };
+        assert!(status(true, counts).attention().is_empty());
+    }
+
+    #[test]
+    fn an_idle_outbox_without_a_daemon_needs_nobody() {
+        let counts = Counts {
+            delivered: 9,
+            cancelled: 1,
+            ..Counts::default()
+        };
+        assert!(status(false, counts).attention().is_empty());
+    }
+
+    #[test]
+    fn rows_waiting_without_a_daemon_need_a_person() {
+        let counts = Counts {
+            pending: 2,
+            ..Counts::default()
+        };
+        let reasons = status(false, counts).attention();
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0].contains("no daemon is running"), "{reasons:?}");
+    }
+
+    #[test]
+    fn failed_rows_a_refused_token_and_a_silent_daemon_each_need_a_person() {
+        let mut s = status(
+            true,
+            Counts {
+                failed: 2,
+                ..Counts::default()
+            },
+        );
+        s.failed_ids = vec![9, 4];
+        if let Some(saved) = s.daemon.saved.as_mut() {
+            saved.pause_reason = Some("unauthorized".into());
+            saved.heartbeat_at = Some(NOW - HEARTBEAT_STALE_MS - 1_000);
+        }
+        let reasons = s.attention().join("\n");
+        assert!(
+            reasons.contains("2 failed row(s)") && reasons.contains("9, 4"),
+            "{reasons}"
+        );
+        assert!(reasons.contains("refuses the token"), "{reasons}");
+        assert!(reasons.contains("may be stuck"), "{reasons}");
+    }
+}

@@ -1,0 +1,152 @@
+//! `profile-outbox status`: the daemon's health and the backlog, for a person or a monitoring
+//! check. Exits 0 when all is well, 3 when something needs a person (listed), 1 when it cannot tell.
+
+use super::args::StatusArgs;
+use super::common::{self, NEEDS_ATTENTION};
+use crate::admin::{self, Out, Status, StatusDoc, cell, relative, when};
+use crate::clock::Clock;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub async fn status(config_path: Option<&Path>, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let (settings, db) = common::open(config_path).await?;
+    let status = admin::read_status(&db, common::quota_limit(&settings), Clock::System).await?;
+    db.pool.close().await;
+    let attention = status.attention();
+    let mut out = Out::stdout();
+    if args.json {
+        out.json(&StatusDoc::new(&status))?;
+    } else {
+        out.lines(&lines(&status, &attention))?;
+    }
+    out.finish()?;
+    Ok(if attention.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NEEDS_ATTENTION)
+    })
+}
+
+fn lines(s: &Status, attention: &[String]) -> Vec<String> {
+    let c = s.counts;
+    let never = || "none".to_owned();
+    let pairs = [
+        ("database", s.database.display().to_string()),
+        ("daemon", daemon(s)),
+        (
+            "rows",
+            format!(
+                "{} pending, {} in flight, {} delivered, {} failed, {} cancelled",
+                c.pending, c.in_flight, c.delivered, c.failed, c.cancelled
+            ),
+        ),
+        (
+            "oldest pending",
+            s.oldest_pending.map_or_else(never, |(id, at)| {
+                format!("row {id}, added {}", when(at, s.now_ms))
+            }),
+        ),
+        ("due now", format!("{} rows", s.due_now)),
+        (
+            "next retry",
+            s.next_retry_at_ms.map_or_else(never, |t| when(t, s.now_ms)),
+        ),
+        ("quota", quota(s)),
+        ("paused", paused(s)),
+        ("last delivery", last_delivery(s)),
+        ("last error", last_error(s)),
+    ];
+    let mut lines: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| format!("{key:<15} {value}"))
+        .collect();
+    lines.push(String::new());
+    if attention.is_empty() {
+        lines.push("all is well".into());
+    } else {
+        lines.push("needs attention:".into());
+        lines.extend(attention.iter().map(|r| format!("  - {r}")));
+    }
+    lines
+}
+
+fn daemon(s: &Status) -> String {
+    let Some(saved) = &s.daemon.saved else {
+        return if s.daemon.running {
+            "running (starting up)".into()
+        } else {
+            "not running; no daemon has run on this database yet".into()
+        };
+    };
+    let pid = saved.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let heartbeat = saved
+        .heartbeat_at
+        .map(|t| relative(t, s.now_ms))
+        .unwrap_or_else(|| "never".into());
+    if s.daemon.running {
+        let since = saved
+            .started_at
+            .map(|t| format!(" since {}", when(t, s.now_ms)))
+            .unwrap_or_default();
+        format!("running{pid}{since}; last heartbeat {heartbeat}")
+    } else {
+        // `run` clears the pid when it stops cleanly; a pid left behind means it was killed.
+        let how = if saved.pid.is_some() {
+            "it did not stop cleanly"
+        } else {
+            "it stopped cleanly"
+        };
+        format!("not running; last heartbeat {heartbeat}, {how}")
+    }
+}
+
+fn quota(s: &Status) -> String {
+    let q = &s.quota;
+    let spent = q
+        .next_free_at
+        .map(|t| format!("; spent until {}", when(t, s.now_ms)))
+        .unwrap_or_default();
+    format!(
+        "{} of {} calls used in the last 24 hours, {} left{spent}",
+        q.used,
+        q.limit,
+        q.left()
+    )
+}
+
+fn paused(s: &Status) -> String {
+    let circuit = s
+        .daemon
+        .saved
+        .as_ref()
+        .map_or("closed", |d| d.circuit.as_str());
+    match s.daemon.pause() {
+        None => "no".into(),
+        Some((reason, Some(until))) => {
+            format!(
+                "{reason} (circuit {circuit}) until {}",
+                when(until, s.now_ms)
+            )
+        }
+        Some((reason, None)) => format!("{reason} (circuit {circuit}); probing"),
+    }
+}
+
+fn last_delivery(s: &Status) -> String {
+    let at = s.daemon.saved.as_ref().and_then(|d| d.last_delivery_at);
+    at.map_or_else(|| "none yet".into(), |t| when(t, s.now_ms))
+}
+
+fn last_error(s: &Status) -> String {
+    let saved = s.daemon.saved.as_ref();
+    match saved.and_then(|d| d.last_error.as_deref()) {
+        None => "none".into(),
+        Some(message) => {
+            let at = saved
+                .and_then(|d| d.last_error_at)
+                .map(|t| format!("{}: ", when(t, s.now_ms)))
+                .unwrap_or_default();
+            format!("{at}{}", cell(message, 200))
+        }
+    }
+}

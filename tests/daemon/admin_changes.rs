@@ -1,0 +1,197 @@
+//! `profile-outbox retry`, `cancel` and `purge`: what each changes, `--yes` before more than one
+//! row, the warning before a retry would reorder a visitor's values, and rows in flight never
+//! touched.
+
+use crate::admin_helpers::{age_row, run, set_state};
+use crate::fake_target::Reply;
+use crate::helpers::{PC, TestApp};
+use serde_json::json;
+
+/// A row Target refused until it failed (`retry.max_attempts = 1`).
+async fn refused_row(app: &TestApp, pc: &str) -> i64 {
+    app.target
+        .answer_by_default(Reply::status(400, "invalid value"));
+    let id = app.enqueue_pc(pc, json!({"tier": "gold"})).await;
+    app.run_once().await;
+    assert_eq!(app.row(id).await.state, "failed");
+    app.target.answer_by_default(Reply::ok());
+    id
+}
+
+const ONE_TRY: &str = "[retry]\nmax_attempts = 1\n";
+
+#[tokio::test]
+async fn retry_makes_a_failed_row_pending_and_due_now_and_the_daemon_sends_it() {
+    let app = TestApp::spawn(ONE_TRY).await;
+    let id = refused_row(&app, PC).await;
+
+    let done = run(&app, &["retry", &id.to_string()]);
+
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert_eq!(done.stdout.trim(), format!("retried 1 row: {id}"));
+    let row = app.row(id).await;
+    assert_eq!(
+        (row.state.as_str(), row.attempts, row.next_attempt_at),
+        ("pending", 0, 0)
+    );
+    assert!(
+        row.last_error
+            .is_some_and(|e| e.starts_with("retried by an operator; before: Target refused")),
+    );
+    app.run_once().await;
+    assert_eq!(app.row(id).await.state, "delivered");
+}
+
+#[tokio::test]
+async fn retry_of_more_than_one_row_changes_nothing_without_yes() {
+    let app = TestApp::spawn(ONE_TRY).await;
+    let a = refused_row(&app, "1-1.01_00").await;
+    let b = refused_row(&app, "2-2.01_00").await;
+
+    let refused = run(&app, &["retry", "--all"]);
+
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains("nothing changed: 2 rows match")
+            && refused.stderr.contains("--yes"),
+        "{refused:?}"
+    );
+    assert_eq!(app.count("failed").await, 2);
+
+    let done = run(&app, &["retry", "--all", "--yes", "--json"]);
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let doc = done.json();
+    assert_eq!(doc["action"], json!("retry"));
+    assert_eq!(doc["changed"], json!([a, b]));
+    assert_eq!(app.count("pending").await, 2);
+}
+
+#[tokio::test]
+async fn retry_asks_for_yes_when_newer_rows_of_the_visitor_were_delivered() {
+    let app = TestApp::spawn(ONE_TRY).await;
+    let old = refused_row(&app, PC).await;
+    let newer = app.enqueue_pc(PC, json!({"tier": "platinum"})).await;
+    app.run_once().await;
+    assert_eq!(app.row(newer).await.state, "delivered");
+
+    let refused = run(&app, &["retry", &old.to_string()]);
+    let explained = run(&app, &["show", &old.to_string()]).stdout;
+
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains("older value after a newer one")
+            && refused
+                .stderr
+                .contains(&format!("row {old} (after row {newer})")),
+        "{refused:?}"
+    );
+    assert_eq!(app.row(old).await.state, "failed");
+    assert!(
+        explained.contains(&format!("latest: row {newer}")),
+        "{explained}"
+    );
+
+    let done = run(&app, &["retry", &old.to_string(), "--yes"]);
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert!(
+        done.stdout.contains("goes out after newer rows"),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(app.row(old).await.state, "pending");
+}
+
+#[tokio::test]
+async fn rows_in_flight_are_never_retried_cancelled_or_purged() {
+    let app = TestApp::spawn("").await;
+    let flying = app.enqueue_pc(PC, json!({"tier": "gold"})).await;
+    let waiting = app.enqueue_pc("1-1.01_00", json!({"tier": "gold"})).await;
+    set_state(&app, flying, "in_flight").await;
+    age_row(&app, flying, 30).await;
+
+    let retry = run(&app, &["retry", &flying.to_string()]);
+    let cancel = run(&app, &["cancel", &flying.to_string()]);
+    let cancel_all = run(&app, &["cancel", "--all", "--yes"]);
+    let purge = run(&app, &["purge", "--older-than", "1d", "--yes"]);
+
+    for done in [&retry, &cancel] {
+        assert_eq!(done.code, Some(1), "{done:?}");
+        assert!(
+            done.stdout.contains("in flight (being sent now)"),
+            "{done:?}"
+        );
+    }
+    assert_eq!(
+        cancel_all.stdout.trim(),
+        format!("cancelled 1 row: {waiting}")
+    );
+    assert!(purge.stdout.starts_with("deleted 0 rows"), "{purge:?}");
+    assert_eq!(app.row(flying).await.state, "in_flight");
+}
+
+#[tokio::test]
+async fn cancel_takes_pending_and_failed_rows_and_they_are_never_sent() {
+    let app = TestApp::spawn(ONE_TRY).await;
+    let failed = refused_row(&app, "1-1.01_00").await;
+    let pending = app.enqueue_pc(PC, json!({"tier": "gold"})).await;
+    let sent_before = app.target.received().len();
+
+    let one = run(&app, &["cancel", &pending.to_string()]);
+    let by_state = run(&app, &["cancel", "--state", "failed"]);
+    let wrong = run(&app, &["cancel", "--state", "delivered"]);
+    app.run_once().await;
+
+    assert_eq!(
+        one.stdout.trim(),
+        format!("cancelled 1 row: {pending}"),
+        "{one:?}"
+    );
+    assert_eq!(
+        by_state.stdout.trim(),
+        format!("cancelled 1 row: {failed}"),
+        "{by_state:?}"
+    );
+    assert_eq!(wrong.code, Some(1));
+    assert!(wrong.stderr.contains("pending or failed"), "{wrong:?}");
+    assert_eq!(app.count("cancelled").await, 2);
+    assert_eq!(
+        app.target.received().len(),
+        sent_before,
+        "nothing more was sent"
+    );
+}
+
+#[tokio::test]
+async fn purge_deletes_only_old_delivered_and_cancelled_rows_and_asks_first() {
+    let app = TestApp::spawn("").await;
+    let old_delivered = app.enqueue_pc("1-1.01_00", json!({"tier": "gold"})).await;
+    let new_delivered = app.enqueue_pc("2-2.01_00", json!({"tier": "gold"})).await;
+    app.run_once().await;
+    let old_cancelled = app.enqueue_pc("3-3.01_00", json!({"tier": "gold"})).await;
+    set_state(&app, old_cancelled, "cancelled").await;
+    let old_failed = app.enqueue_pc("4-4.01_00", json!({"tier": "gold"})).await;
+    set_state(&app, old_failed, "failed").await;
+    let old_pending = app.enqueue_pc("5-5.01_00", json!({"tier": "gold"})).await;
+    for id in [old_delivered, old_cancelled, old_failed, old_pending] {
+        age_row(&app, id, 10).await;
+    }
+
+    let asked = run(&app, &["purge", "--older-than", "7d"]);
+    assert_eq!(asked.code, Some(1), "{asked:?}");
+    assert!(
+        asked
+            .stderr
+            .contains("nothing deleted: 2 delivered or cancelled rows"),
+        "{asked:?}"
+    );
+    assert_eq!(app.count("delivered").await, 2);
+
+    let done = run(&app, &["purge", "--older-than", "7d", "--yes", "--json"]);
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert_eq!(done.json()["deleted"], json!(2));
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .expect("ids");
+    assert_eq!(left, [new_delivered, old_failed, old_pending]);
+}
