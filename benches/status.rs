@@ -74,6 +74,8 @@ async fn bench(mix: &Mix) -> anyhow::Result<()> {
     let settings = DatabaseSettings {
         path: path.clone(),
         busy_timeout: Duration::from_secs(5),
+        retention: Duration::from_secs(7 * 86_400),
+        max_pending_rows: None,
     };
     let mut reads = Vec::with_capacity(RUNS);
     let mut whole = Vec::with_capacity(RUNS);
