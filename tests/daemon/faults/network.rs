@@ -53,13 +53,17 @@ async fn with_chaos(case: &str, chance: f64, fault: Reply) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_lose_nothing() {
     let app = TestApp::spawn(SETTINGS).await;
+    // Down before the daemon starts, so it meets refused connections first; then up and down.
+    app.target.go_down();
     deliver_through("connection refused", app, async |app| {
         for _ in 0..3 {
-            app.target.go_down();
             tokio::time::sleep(Duration::from_millis(700)).await;
             app.target.come_back().await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            app.target.go_down();
         }
+        app.target.come_back().await;
+        assert!(app.daemon_log().contains("endpoint_down"), "the daemon met refused connections");
     })
     .await;
 }
