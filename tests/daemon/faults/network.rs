@@ -63,7 +63,10 @@ async fn refused_connections_lose_nothing() {
             app.target.go_down();
         }
         app.target.come_back().await;
-        assert!(app.daemon_log().contains("endpoint_down"), "the daemon met refused connections");
+        assert!(
+            app.daemon_log().contains("endpoint_down"),
+            "the daemon met refused connections"
+        );
     })
     .await;
 }
