@@ -3,7 +3,7 @@
 
 use crate::admin_helpers::{run, set_state};
 use crate::fake_target::Reply;
-use crate::helpers::{PC, TestApp, terminate, wait_exit};
+use crate::helpers::{PC, TestApp};
 use serde_json::json;
 use std::time::Duration;
 
@@ -167,8 +167,7 @@ async fn status_while_a_daemon_is_delivering_reports_it_running_and_then_its_ref
         refused.stdout
     );
 
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, LONG).await.success());
+    app.stop_daemon(&mut daemon, LONG).await;
     let stopped = run(&app, &["status", "--json"]).json();
     assert_eq!(stopped["daemon"]["running"], json!(false));
     assert_eq!(

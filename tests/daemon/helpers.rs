@@ -200,6 +200,25 @@ impl TestApp {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Stops a daemon with SIGTERM and checks that it exits 0 within `limit`.
+    pub async fn stop_daemon(&self, daemon: &mut Child, limit: Duration) {
+        terminate(daemon);
+        let status = wait_exit(daemon, limit).await;
+        assert!(
+            status.success(),
+            "the daemon exited with {status:?}; its log:\n{}",
+            self.daemon_log()
+        );
+    }
+
+    /// Waits until `rows` rows are delivered, for at most `limit`.
+    pub async fn wait_delivered(&self, rows: usize, limit: Duration) {
+        self.wait_until(limit, &format!("{rows} rows delivered"), || async {
+            self.count("delivered").await as usize == rows
+        })
+        .await;
+    }
+
     /// Waits for `done` to hold, checking every 20 ms, for at most `limit`.
     pub async fn wait_until<F, Fut>(&self, limit: Duration, what: &str, mut done: F)
     where

@@ -42,8 +42,7 @@ async fn rows_in_flight_when_the_daemon_is_killed_are_delivered_after_restart() 
         app.count("delivered").await == 40
     })
     .await;
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, LONG).await.success());
+    app.stop_daemon(&mut daemon, LONG).await;
 
     let received = app.target.received();
     for (i, _) in ids.iter().enumerate() {
@@ -84,8 +83,7 @@ async fn a_second_daemon_on_the_same_database_refuses_to_start() {
         message.contains(&first.id().to_string()),
         "names the holder's pid: {message}"
     );
-    terminate(&first);
-    assert!(wait_exit(&mut first, LONG).await.success());
+    app.stop_daemon(&mut first, LONG).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

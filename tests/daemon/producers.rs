@@ -1,9 +1,8 @@
 //! Producers writing plain SQL: the README's examples as written, the schema's refusals, and
 //! several producers inserting while the daemon drains.
 
-use crate::helpers::{TestApp, terminate, wait_exit};
+use crate::helpers::TestApp;
 use std::process::Command;
-use std::time::Duration;
 
 /// The path the README's examples use; tests point it at their own database.
 const README_DATABASE: &str = "/var/lib/profile-outbox/outbox.db";
@@ -128,59 +127,4 @@ async fn the_schema_refuses_structurally_wrong_rows_at_insert_with_a_reason() {
         assert!(message.contains(reason), "{sql}: {message}");
     }
     assert_eq!(app.count("pending").await, 0, "nothing was inserted");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn producers_and_the_daemon_write_at_once_without_locking_errors() {
-    let app = TestApp::spawn("").await;
-    let db = app.database().display().to_string();
-    // The README's Python settings (timeout=60.0, one transaction per insert), four processes.
-    let producer = format!(
-        r#"
-import json, sqlite3, sys
-db = sqlite3.connect({db:?}, timeout=60.0)
-for i in range(500):
-    with db:
-        db.execute(
-            "INSERT INTO outbox (mbox_3rd_party_id, attributes, source) VALUES (?, ?, ?)",
-            ("p%s-%d" % (sys.argv[1], i), json.dumps({{"n": i}}), "producer-test"),
-        )
-db.close()
-"#
-    );
-    let mut daemon = app.spawn_daemon();
-    let producers: Vec<_> = (0..4)
-        .map(|p| {
-            Command::new("python3")
-                .arg("-c")
-                .arg(&producer)
-                .arg(p.to_string())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("producer starts")
-        })
-        .collect();
-    for producer in producers {
-        let output = producer.wait_with_output().expect("producer finishes");
-        assert!(
-            output.status.success(),
-            "producer failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    app.wait_until(Duration::from_secs(60), "2000 rows delivered", || async {
-        app.count("delivered").await == 2000
-    })
-    .await;
-    terminate(&daemon);
-    assert!(
-        wait_exit(&mut daemon, Duration::from_secs(30))
-            .await
-            .success()
-    );
-    let log = app.daemon_log();
-    assert!(
-        !log.contains("database is locked") && !log.contains("ERROR"),
-        "{log}"
-    );
 }

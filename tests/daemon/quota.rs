@@ -2,7 +2,7 @@
 //! pauses for slow-downs, outages and refused tokens never cost a row its attempts.
 
 use crate::fake_target::Reply;
-use crate::helpers::{PC, TestApp, terminate, wait_exit};
+use crate::helpers::{PC, TestApp};
 use profile_outbox::token_watch::TokenWatch;
 use serde_json::json;
 use sqlx::Row;
@@ -122,8 +122,7 @@ async fn a_daemon_killed_and_restarted_while_the_quota_is_spent_sends_nothing_mo
         )
         .await;
     }
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, long).await.success());
+    app.stop_daemon(&mut daemon, long).await;
     assert_eq!(app.target.received().len(), 20);
     assert_eq!(app.count("delivered").await, 20);
     assert_eq!(app.count("pending").await, 40);
@@ -297,8 +296,7 @@ async fn sighup_makes_the_daemon_read_a_new_token_and_does_not_stop_it() {
         daemon.try_wait().expect("status").is_none(),
         "SIGHUP did not end the daemon"
     );
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, long).await.success());
+    app.stop_daemon(&mut daemon, long).await;
     assert!(
         app.daemon_log()
             .contains("delivery paused: Target refuses the token"),

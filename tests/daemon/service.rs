@@ -1,6 +1,6 @@
 //! Running as a service: systemd notifications, retention, the outbox-full cap, metrics.
 
-use crate::helpers::{PC, TestApp, terminate, wait_exit};
+use crate::helpers::{PC, TestApp};
 use profile_outbox::housekeeping;
 use serde_json::json;
 use std::os::unix::net::UnixDatagram;
@@ -43,8 +43,7 @@ async fn under_systemd_the_daemon_sends_ready_status_watchdog_pings_and_stopping
             messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
     }
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, LONG).await.success());
+    app.stop_daemon(&mut daemon, LONG).await;
     while let Ok(n) = socket.recv(&mut buf) {
         messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
@@ -217,8 +216,7 @@ async fn the_metrics_endpoint_reports_figures_that_match_the_database() {
         .text()
         .await
         .expect("body");
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, LONG).await.success());
+    app.stop_daemon(&mut daemon, LONG).await;
 
     assert_eq!(health.status().as_u16(), 200);
     let value = |name: &str| {
@@ -264,8 +262,7 @@ async fn the_token_never_appears_in_the_log_even_at_debug_level_or_when_refused(
         app.daemon_log().contains("refuses the token")
     })
     .await;
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, LONG).await.success());
+    app.stop_daemon(&mut daemon, LONG).await;
 
     let log = app.daemon_log();
     assert!(log.lines().count() > 5, "the debug log has content: {log}");

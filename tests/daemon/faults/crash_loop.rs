@@ -4,7 +4,7 @@
 use super::checker::check;
 use super::scale::scale;
 use crate::fake_target::Reply;
-use crate::helpers::{TestApp, terminate, wait_exit};
+use crate::helpers::TestApp;
 use crate::producer::produce;
 use profile_outbox::delivery::CRASH_ENV;
 use rand::rngs::StdRng;
@@ -64,18 +64,9 @@ async fn a_daemon_killed_again_and_again_while_producers_insert_loses_nothing() 
     let committed = producer.await.expect("producer ends");
 
     let mut daemon = app.spawn_daemon();
-    app.wait_until(
-        Duration::from_secs(120),
-        "every committed row delivered",
-        || async { app.count("delivered").await as usize == committed },
-    )
-    .await;
-    terminate(&daemon);
-    assert!(
-        wait_exit(&mut daemon, Duration::from_secs(30))
-            .await
-            .success()
-    );
+    app.wait_delivered(committed, Duration::from_secs(120))
+        .await;
+    app.stop_daemon(&mut daemon, Duration::from_secs(30)).await;
 
     let mut verdict = check("crash loop", &app.pool, &app.target.received(), 1_000_000).await;
     verdict.extra = format!("kills={kills} crash_point_aborts={aborts} committed={committed}");

@@ -4,7 +4,7 @@
 
 use super::checker::check;
 use crate::fake_target::Reply;
-use crate::helpers::{TestApp, terminate, wait_exit};
+use crate::helpers::TestApp;
 use crate::producer::fill;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,16 +80,8 @@ async fn a_full_disk_keeps_every_committed_row_and_delivery_resumes_when_space_r
     );
 
     std::fs::remove_file(filler).expect("space returns");
-    app.wait_until(Duration::from_secs(120), "every row delivered", || async {
-        app.count("delivered").await as usize == rows
-    })
-    .await;
-    terminate(&daemon);
-    assert!(
-        wait_exit(&mut daemon, Duration::from_secs(30))
-            .await
-            .success()
-    );
+    app.wait_delivered(rows, Duration::from_secs(120)).await;
+    app.stop_daemon(&mut daemon, Duration::from_secs(30)).await;
     let last_error: Option<String> = sqlx::query_scalar("SELECT last_error FROM daemon_state")
         .fetch_one(&app.pool)
         .await

@@ -5,7 +5,7 @@
 use super::checker::check;
 use super::scale::scale;
 use crate::fake_target::Reply;
-use crate::helpers::{TestApp, terminate, wait_exit};
+use crate::helpers::TestApp;
 use crate::producer::fill;
 use std::time::Duration;
 
@@ -22,18 +22,8 @@ async fn deliver_through(case: &str, app: TestApp, fault: impl AsyncFnOnce(&Test
     .await;
     let mut daemon = app.spawn_daemon();
     fault(&app).await;
-    app.wait_until(Duration::from_secs(600), "every row delivered", || async {
-        app.count("delivered").await as usize == rows
-    })
-    .await;
-    terminate(&daemon);
-    assert!(
-        wait_exit(&mut daemon, Duration::from_secs(30))
-            .await
-            .success(),
-        "{}",
-        app.daemon_log()
-    );
+    app.wait_delivered(rows, Duration::from_secs(600)).await;
+    app.stop_daemon(&mut daemon, Duration::from_secs(30)).await;
     let attempts: i64 = sqlx::query_scalar("SELECT coalesce(sum(attempts), 0) FROM outbox")
         .fetch_one(&app.pool)
         .await

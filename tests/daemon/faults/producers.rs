@@ -4,7 +4,7 @@
 
 use super::checker::check;
 use super::scale::scale;
-use crate::helpers::{TestApp, terminate, wait_exit};
+use crate::helpers::TestApp;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -92,18 +92,8 @@ async fn producers_killed_or_holding_the_lock_never_cost_a_committed_row() {
     assert!(holder.wait().expect("lock holder ends").success());
 
     let total = 4 * scale.producer_rows;
-    app.wait_until(
-        Duration::from_secs(600),
-        "every committed row delivered",
-        || async { app.count("delivered").await as usize == total },
-    )
-    .await;
-    terminate(&daemon);
-    assert!(
-        wait_exit(&mut daemon, Duration::from_secs(30))
-            .await
-            .success()
-    );
+    app.wait_delivered(total, Duration::from_secs(600)).await;
+    app.stop_daemon(&mut daemon, Duration::from_secs(30)).await;
     let uncommitted: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE mbox_3rd_party_id LIKE 'killed-%'")
             .fetch_one(&app.pool)
