@@ -7,6 +7,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -87,10 +88,18 @@ struct State {
     received: Vec<Received>,
 }
 
+/// Requests being answered now, and the most there ever were at once.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
 /// A running fake; it stops when dropped.
 pub struct FakeTarget {
     pub address: SocketAddr,
     state: Arc<Mutex<State>>,
+    concurrency: Arc<Concurrency>,
     stop: CancellationToken,
 }
 
@@ -101,9 +110,11 @@ impl FakeTarget {
             .expect("bind 127.0.0.1");
         let address = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let app =
-            Router::new().fallback(move |request: Request<Body>| answer(shared.clone(), request));
+        let concurrency = Arc::new(Concurrency::default());
+        let (shared, counted) = (state.clone(), concurrency.clone());
+        let app = Router::new().fallback(move |request: Request<Body>| {
+            counted_answer(shared.clone(), counted.clone(), request)
+        });
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -114,6 +125,7 @@ impl FakeTarget {
         FakeTarget {
             address,
             state,
+            concurrency,
             stop,
         }
     }
@@ -144,12 +156,30 @@ impl FakeTarget {
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("fake state").received.clone()
     }
+
+    /// The most requests the fake was answering at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.concurrency.most.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FakeTarget {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// Answers while counting the requests being answered at once.
+async fn counted_answer(
+    state: Arc<Mutex<State>>,
+    concurrency: Arc<Concurrency>,
+    request: Request<Body>,
+) -> Response {
+    let now = concurrency.now.fetch_add(1, Ordering::SeqCst) + 1;
+    concurrency.most.fetch_max(now, Ordering::SeqCst);
+    let response = answer(state, request).await;
+    concurrency.now.fetch_sub(1, Ordering::SeqCst);
+    response
 }
 
 async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {

@@ -7,6 +7,7 @@ mod config_files;
 mod delivery;
 mod fake_target;
 mod helpers;
+mod lanes;
 mod ordering;
 mod processes;
 mod producers;
