@@ -30,6 +30,14 @@ pub enum Durability {
 /// SQLite's own default: a connection checkpoints the WAL after a commit that leaves it this long.
 const AUTOCHECKPOINT_PAGES: i64 = 1_000;
 
+/// SQLite's own default page cache: 2,000 KiB per connection (negative: KiB, not pages).
+const CACHE_KIB: i64 = -2_000;
+
+/// Delivery's page cache, in KiB (negative, as SQLite reads it). A claim of `workers.batch_size`
+/// visitors in a large backlog changes about one index page per visitor; with SQLite's default
+/// 2,000 KiB those pages did not fit, and SQLite wrote them out mid-transaction.
+pub const DELIVERY_CACHE_KIB: i64 = -8_192;
+
 /// Delivery's connection checkpoints only past this many pages: normally the background
 /// checkpointer (`housekeeping::WalCheckpointer`) has done it long before, off delivery's path.
 pub const DELIVERY_AUTOCHECKPOINT_PAGES: i64 = 10_000;
@@ -46,6 +54,7 @@ pub async fn open(
         durability,
         busy_timeout,
         autocheckpoint_pages: AUTOCHECKPOINT_PAGES,
+        cache_kib: CACHE_KIB,
     };
     open_with(path, mode, settings, max_connections).await
 }
@@ -58,6 +67,7 @@ pub async fn open_for_delivery(path: &Path, busy_timeout: Duration) -> anyhow::R
         durability: Durability::Normal,
         busy_timeout,
         autocheckpoint_pages: DELIVERY_AUTOCHECKPOINT_PAGES,
+        cache_kib: DELIVERY_CACHE_KIB,
     };
     open_with(path, OpenMode::MustExist, settings, 1).await
 }
@@ -68,6 +78,7 @@ struct Settings {
     durability: Durability,
     busy_timeout: Duration,
     autocheckpoint_pages: i64,
+    cache_kib: i64,
 }
 
 async fn open_with(
@@ -80,6 +91,7 @@ async fn open_with(
         durability,
         busy_timeout,
         autocheckpoint_pages,
+        cache_kib,
     } = settings;
     match mode {
         OpenMode::MustExist if !path.is_file() => bail!(
@@ -104,6 +116,7 @@ async fn open_with(
         // spilling to a temporary file: a batch's UPDATEs made them spill on every claim.
         .pragma("temp_store", "memory")
         .pragma("wal_autocheckpoint", autocheckpoint_pages.to_string())
+        .pragma("cache_size", cache_kib.to_string())
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
@@ -163,6 +176,7 @@ async fn verify(pool: &SqlitePool, path: &Path, settings: Settings) -> anyhow::R
         // 2: memory.
         ("temp_store", 2),
         ("wal_autocheckpoint", settings.autocheckpoint_pages),
+        ("cache_size", settings.cache_kib),
     ];
     let mut wrong = Vec::new();
     if !journal.eq_ignore_ascii_case("wal") {
