@@ -4,7 +4,8 @@
 //! a Zipf distribution (a few loyal customers have many events, most have one or two), each event
 //! setting one or two of five attributes. Delivered to the built-in stand-in on 127.0.0.1.
 //!
-//! Run: `cargo bench --bench coalescing`
+//! Run: `cargo bench --bench coalescing` (alone), or `cargo bench --bench pipeline` (with every
+//! other figure).
 
 use profile_outbox::clock::{Clock, Timeline};
 use profile_outbox::config::{self, Settings};
@@ -29,8 +30,29 @@ const ATTRIBUTES: [&str; 5] = [
     "call_reason",
 ];
 
+/// Calls per row and rows a second, median over `RUNS` drains, with coalescing off and on.
+#[derive(Clone, Copy, Debug)]
+pub struct Coalescing {
+    pub calls_per_row_off: f64,
+    pub calls_per_row_on: f64,
+    pub rows_per_second_off: f64,
+    pub rows_per_second_on: f64,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let figures = measure().await?;
+    println!(
+        "  coalescing spends {:.1}% of the calls it would without ({:.1}x fewer)",
+        100.0 * figures.calls_per_row_on / figures.calls_per_row_off,
+        figures.calls_per_row_off / figures.calls_per_row_on
+    );
+    Ok(())
+}
+
+/// Drains the skewed backlog `RUNS` times each way, printing a line per mode. The pipeline
+/// benchmark (`benches/pipeline.rs`) calls this too.
+pub async fn measure() -> anyhow::Result<Coalescing> {
     println!(
         "coalescing: {ROWS} rows, {VISITORS} visitors, Zipf s={ZIPF_EXPONENT}, {RUNS} runs each"
     );
@@ -41,7 +63,8 @@ async fn main() -> anyhow::Result<()> {
         .collect::<std::collections::HashSet<_>>()
         .len();
     println!("  visitors with at least one row: {distinct}");
-    let mut ratios = HashMap::new();
+    let mut calls = HashMap::new();
+    let mut speeds = HashMap::new();
     for coalesce in [false, true] {
         let mut calls_per_row = Vec::new();
         let mut rows_per_second = Vec::new();
@@ -50,22 +73,21 @@ async fn main() -> anyhow::Result<()> {
             calls_per_row.push(calls as f64 / ROWS as f64);
             rows_per_second.push(ROWS as f64 / seconds);
         }
-        let calls = median(&mut calls_per_row);
-        ratios.insert(coalesce, calls);
+        let median_calls = median(&mut calls_per_row);
+        let median_speed = median(&mut rows_per_second);
+        calls.insert(coalesce, median_calls);
+        speeds.insert(coalesce, median_speed);
         println!(
-            "  coalescing {:<3}  calls per row: median {calls:.3}   rows/s: median {:.0}",
+            "  coalescing {:<3}  calls per row: median {median_calls:.3}   rows/s: median {median_speed:.0}",
             if coalesce { "on" } else { "off" },
-            median(&mut rows_per_second)
         );
     }
-    if let (Some(on), Some(off)) = (ratios.get(&true), ratios.get(&false)) {
-        println!(
-            "  coalescing spends {:.1}% of the calls it would without ({:.1}x fewer)",
-            100.0 * on / off,
-            off / on
-        );
-    }
-    Ok(())
+    Ok(Coalescing {
+        calls_per_row_off: calls[&false],
+        calls_per_row_on: calls[&true],
+        rows_per_second_off: speeds[&false],
+        rows_per_second_on: speeds[&true],
+    })
 }
 
 /// (visitor id, attributes JSON) in the order producers wrote them.

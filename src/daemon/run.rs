@@ -6,12 +6,14 @@ use super::start::{Started, start};
 use super::status_line;
 use crate::clock::Clock;
 use crate::config::{Settings, Token};
+use crate::db;
 use crate::delivery::{CrashPlan, Deliverer};
+use crate::housekeeping::{self, WalCheckpointer};
 use crate::metrics::{self, Metrics};
+use crate::state;
 use crate::systemd::Notifier;
 use crate::target::TargetClient;
 use crate::token_watch::TokenWatch;
-use crate::{housekeeping, state};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -48,9 +50,13 @@ pub async fn run(
     }
     let concurrency = usize::try_from(settings.workers.concurrency.get()).unwrap_or(1);
     let client = TargetClient::new(settings.target.timeout, concurrency, token.clone())?;
+    let delivery_pool =
+        db::open_for_delivery(&settings.database.path, settings.database.busy_timeout).await?;
+    let checkpointer = WalCheckpointer::spawn(pool.clone(), after_delivery.clone());
     let deliverer = Arc::new(
-        Deliverer::new(pool.clone(), client, endpoint, &settings, timeline.clone())
+        Deliverer::new(delivery_pool, client, endpoint, &settings, timeline.clone())
             .with_metrics(metrics)
+            .with_checkpointer(checkpointer)
             .with_crash_plan(CrashPlan::from_env()),
     );
     spawn_token_watch(

@@ -27,6 +27,21 @@ pub enum Durability {
     Full,
 }
 
+/// SQLite's own default: a connection checkpoints the WAL after a commit that leaves it this long.
+const AUTOCHECKPOINT_PAGES: i64 = 1_000;
+
+/// SQLite's own default page cache: 2,000 KiB per connection (negative: KiB, not pages).
+const CACHE_KIB: i64 = -2_000;
+
+/// Delivery's page cache, in KiB (negative, as SQLite reads it). A claim of `workers.batch_size`
+/// visitors in a large backlog changes about one index page per visitor; with SQLite's default
+/// 2,000 KiB those pages did not fit, and SQLite wrote them out mid-transaction.
+pub const DELIVERY_CACHE_KIB: i64 = -8_192;
+
+/// Delivery's connection checkpoints only past this many pages: normally the background
+/// checkpointer (`housekeeping::WalCheckpointer`) has done it long before, off delivery's path.
+pub const DELIVERY_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
 /// Opens (and with `CreateIfMissing`, creates) the database at `path`.
 pub async fn open(
     path: &Path,
@@ -35,6 +50,49 @@ pub async fn open(
     busy_timeout: Duration,
     max_connections: u32,
 ) -> anyhow::Result<SqlitePool> {
+    let settings = Settings {
+        durability,
+        busy_timeout,
+        autocheckpoint_pages: AUTOCHECKPOINT_PAGES,
+        cache_kib: CACHE_KIB,
+    };
+    open_with(path, mode, settings, max_connections).await
+}
+
+/// Delivery's own connection to an existing database (`synchronous = NORMAL`). It checkpoints
+/// the WAL itself only as a backstop, past `DELIVERY_AUTOCHECKPOINT_PAGES`: copying pages into
+/// the database and its fsync took nearly half of a batch's time inside delivery's commits.
+pub async fn open_for_delivery(path: &Path, busy_timeout: Duration) -> anyhow::Result<SqlitePool> {
+    let settings = Settings {
+        durability: Durability::Normal,
+        busy_timeout,
+        autocheckpoint_pages: DELIVERY_AUTOCHECKPOINT_PAGES,
+        cache_kib: DELIVERY_CACHE_KIB,
+    };
+    open_with(path, OpenMode::MustExist, settings, 1).await
+}
+
+/// The per-connection settings, all read back after opening.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    durability: Durability,
+    busy_timeout: Duration,
+    autocheckpoint_pages: i64,
+    cache_kib: i64,
+}
+
+async fn open_with(
+    path: &Path,
+    mode: OpenMode,
+    settings: Settings,
+    max_connections: u32,
+) -> anyhow::Result<SqlitePool> {
+    let Settings {
+        durability,
+        busy_timeout,
+        autocheckpoint_pages,
+        cache_kib,
+    } = settings;
     match mode {
         OpenMode::MustExist if !path.is_file() => bail!(
             "database {} does not exist; check database.path (the daemon creates it on its first `run`)",
@@ -53,6 +111,12 @@ pub async fn open(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(synchronous)
         .busy_timeout(busy_timeout)
+        // Statement journals (SQLite keeps one while a multi-row UPDATE runs inside a
+        // transaction, so a failed CHECK can undo just that statement) stay in memory instead of
+        // spilling to a temporary file: a batch's UPDATEs made them spill on every claim.
+        .pragma("temp_store", "memory")
+        .pragma("wal_autocheckpoint", autocheckpoint_pages.to_string())
+        .pragma("cache_size", cache_kib.to_string())
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
@@ -63,10 +127,13 @@ pub async fn open(
         .after_release(|conn, _| {
             Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
         })
+        // A connection to a local file cannot go stale; pinging it on every acquire cost a round
+        // trip to its worker thread several times a batch.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open database {}", path.display()))?;
-    verify(&pool, path, durability, busy_timeout).await?;
+    verify(&pool, path, settings).await?;
     Ok(pool)
 }
 
@@ -93,12 +160,7 @@ fn create_folder(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Reads the settings back and fails when SQLite did not take one.
-async fn verify(
-    pool: &SqlitePool,
-    path: &Path,
-    durability: Durability,
-    busy_timeout: Duration,
-) -> anyhow::Result<()> {
+async fn verify(pool: &SqlitePool, path: &Path, settings: Settings) -> anyhow::Result<()> {
     let mut conn = pool
         .acquire()
         .await
@@ -107,27 +169,39 @@ async fn verify(
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
-    let synchronous: i64 = sqlx::query("PRAGMA synchronous")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    let timeout_ms: i64 = sqlx::query("PRAGMA busy_timeout")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    let want_sync = match durability {
+    let want_sync = match settings.durability {
         Durability::Normal => 1,
         Durability::Full => 2,
     };
-    let want_timeout = i64::try_from(busy_timeout.as_millis()).unwrap_or(i64::MAX);
-    if !journal.eq_ignore_ascii_case("wal")
-        || synchronous != want_sync
-        || timeout_ms != want_timeout
-    {
+    let wanted = [
+        ("synchronous", want_sync),
+        (
+            "busy_timeout",
+            i64::try_from(settings.busy_timeout.as_millis()).unwrap_or(i64::MAX),
+        ),
+        // 2: memory.
+        ("temp_store", 2),
+        ("wal_autocheckpoint", settings.autocheckpoint_pages),
+        ("cache_size", settings.cache_kib),
+    ];
+    let mut wrong = Vec::new();
+    if !journal.eq_ignore_ascii_case("wal") {
+        wrong.push(format!("journal_mode={journal} (want wal)"));
+    }
+    for (name, want) in wanted {
+        let got: i64 = sqlx::query(&format!("PRAGMA {name}"))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        if got != want {
+            wrong.push(format!("{name}={got} (want {want})"));
+        }
+    }
+    if !wrong.is_empty() {
         bail!(
-            "database {} did not take its settings: journal_mode={journal} (want wal), \
-             synchronous={synchronous} (want {want_sync}), busy_timeout={timeout_ms} (want {want_timeout})",
-            path.display()
+            "database {} did not take its settings: {}",
+            path.display(),
+            wrong.join(", ")
         );
     }
     Ok(())

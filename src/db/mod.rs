@@ -3,5 +3,7 @@
 mod connect;
 mod lock;
 
-pub use connect::{Durability, OpenMode, migrate, open};
+pub use connect::{
+    DELIVERY_AUTOCHECKPOINT_PAGES, Durability, OpenMode, migrate, open, open_for_delivery,
+};
 pub use lock::{InstanceLock, LockError, is_held};

@@ -1,9 +1,15 @@
 //! The unit of work (claim, check, reserve quota, send and record one batch) and the loop that
 //! repeats it until shutdown.
+//!
+//! While a backlog drains, the loop keeps two rounds going (two lanes): while one round's requests
+//! are out, the other claims its batch or records its outcomes, so the wire does not wait for the
+//! database nor a batch for its slowest request. The lanes share one limit on requests in flight
+//! (`workers.concurrency`) and take turns at the database's write lock.
 
 use super::{Allowance, CrashPlan, CrashPoint, Gate, PauseReason, Plan};
 use crate::clock::Timeline;
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
+use crate::housekeeping::WalCheckpointer;
 use crate::metrics::Metrics;
 use crate::outbox::{self, Decision, RowResult};
 use crate::quota::{self, Reservation};
@@ -15,6 +21,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{Notify, RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// How often an idle or paused daemon refreshes its visible state.
@@ -61,11 +68,20 @@ pub struct Deliverer {
     state_saved_at: AtomicI64,
     metrics: Arc<Metrics>,
     crash: Option<CrashPlan>,
-    /// Set when a round failed after claiming: its rows may still be `in_flight`.
+    /// Set when rows a failed round left `in_flight` could not be handed back yet.
     release_pending: AtomicBool,
     /// Why the last round failed (a full disk, a lock held too long), for the visible state once
     /// the database takes writes again.
     round_error: Mutex<Option<String>>,
+    checkpointer: Option<WalCheckpointer>,
+    /// Requests in flight across both lanes, at most `workers.concurrency`.
+    in_flight: Semaphore,
+    /// Held by this process's write transactions, one at a time, so the lanes queue here rather
+    /// than in SQLite's busy handler, which sleeps a millisecond or more per try.
+    write_turn: tokio::sync::Mutex<()>,
+    /// Read-held by every round of the loop; write-held to hand back rows after an error, which
+    /// must wait for the other lane's round so as not to hand back rows it is still sending.
+    rounds: RwLock<()>,
 }
 
 impl Deliverer {
@@ -80,6 +96,7 @@ impl Deliverer {
             Quota::per_second(settings.quota.max_per_second).allow_burst(settings.quota.burst);
         let retry = settings.retry.clone();
         let gate = Gate::new(retry.initial_delay, retry.max_delay, retry.max_retry_after);
+        let concurrency = usize::try_from(settings.workers.concurrency.get()).unwrap_or(1);
         Deliverer {
             pool,
             client,
@@ -96,6 +113,10 @@ impl Deliverer {
             crash: None,
             release_pending: AtomicBool::new(false),
             round_error: Mutex::new(None),
+            checkpointer: None,
+            in_flight: Semaphore::new(concurrency),
+            write_turn: tokio::sync::Mutex::new(()),
+            rounds: RwLock::new(()),
         }
     }
 
@@ -117,40 +138,55 @@ impl Deliverer {
         self
     }
 
+    /// Wakes `checkpointer` after every recorded batch (by default, delivery's connection
+    /// checkpoints the WAL itself, as SQLite does).
+    pub fn with_checkpointer(mut self, checkpointer: WalCheckpointer) -> Self {
+        self.checkpointer = Some(checkpointer);
+        self
+    }
+
     /// Delivers until `stop` is cancelled. Requests in flight then get `workers.shutdown_deadline`
     /// to finish; rows not sent go back to pending. `on_round` is called after every round that
     /// did not fail, so a caller can tell the loop is alive (systemd's watchdog).
-    pub async fn run(&self, stop: &CancellationToken, mut on_round: impl FnMut()) {
-        let mut errors: u32 = 0;
-        while !stop.is_cancelled() {
-            let round = self.run_once(stop).await;
-            if round.is_ok() {
+    ///
+    /// The first lane polls for work; the second joins in only while the first finds a backlog,
+    /// so an idle daemon makes one poll per `workers.poll_interval`.
+    pub async fn run(&self, stop: &CancellationToken, on_round: impl FnMut()) {
+        let on_round = Mutex::new(on_round);
+        let alive = || {
+            if let Ok(mut on_round) = on_round.lock() {
                 on_round();
             }
-            let pause = match round {
+        };
+        let backlog = Notify::new();
+        tokio::join!(
+            self.first_lane(stop, &alive, &backlog),
+            self.second_lane(stop, &alive, &backlog),
+        );
+    }
+
+    /// Rounds one after another, pausing when there is nothing to do; wakes the second lane
+    /// whenever a round found rows.
+    async fn first_lane(&self, stop: &CancellationToken, alive: &impl Fn(), backlog: &Notify) {
+        let mut errors: u32 = 0;
+        while !stop.is_cancelled() {
+            if self.release_pending.load(Ordering::SeqCst) {
+                self.release_after_error().await;
+            }
+            let pause = match self.round(stop).await {
                 Ok(report) => {
                     errors = 0;
+                    alive();
                     if report.claimed > 0 {
-                        tracing::info!(
-                            delivered = report.delivered,
-                            retried = report.retried,
-                            failed = report.failed,
-                            handed_back = report.handed_back,
-                            requests = report.requests,
-                            "batch recorded"
-                        );
+                        log_batch(&report);
+                        backlog.notify_one();
                         continue;
                     }
                     report.wait.unwrap_or(self.workers.poll_interval)
                 }
                 Err(e) => {
                     errors = errors.saturating_add(1);
-                    let error = format!("{e:#}");
-                    tracing::error!(error, "delivery round failed; retrying");
-                    self.release_pending.store(true, Ordering::SeqCst);
-                    if let Ok(mut last) = self.round_error.lock() {
-                        *last = Some(format!("delivery round failed: {error}"));
-                    }
+                    self.round_failed(&e).await;
                     super::backoff(
                         Duration::from_millis(100),
                         Duration::from_secs(30),
@@ -168,18 +204,45 @@ impl Deliverer {
         }
     }
 
+    /// Rounds alongside the first lane while it finds rows, at full speed only: after a pause
+    /// the single probe request is the first lane's. Returns to waiting when a round finds
+    /// nothing or fails (the first lane takes care of pauses and errors).
+    async fn second_lane(&self, stop: &CancellationToken, alive: &impl Fn(), backlog: &Notify) {
+        loop {
+            tokio::select! {
+                () = backlog.notified() => {}
+                () = stop.cancelled() => return,
+            }
+            while !stop.is_cancelled()
+                && self.gate().allowance(self.timeline.now_ms()) == Allowance::Open
+            {
+                match self.round(stop).await {
+                    Ok(report) if report.claimed > 0 => {
+                        alive();
+                        log_batch(&report);
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        self.round_failed(&e).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One round of the loop: `run_once`, marked as in progress for `release_after_error`.
+    async fn round(&self, stop: &CancellationToken) -> anyhow::Result<BatchReport> {
+        let _in_progress = self.rounds.read().await;
+        self.run_once(stop).await
+    }
+
     /// One batch. Tests call this directly.
     pub async fn run_once(&self, stop: &CancellationToken) -> anyhow::Result<BatchReport> {
-        if self.release_pending.load(Ordering::SeqCst) {
-            // A failed round may have left rows in flight. This daemon holds the instance lock
-            // and runs one round at a time, so it can safely hand them back before going on.
-            outbox::release_in_flight(&self.pool, self.timeline.now_ms()).await?;
-            self.release_pending.store(false, Ordering::SeqCst);
-        }
         let now = self.timeline.now_ms();
         let allowance = self.gate().allowance(now);
         let limit = match allowance {
-            Allowance::Open => self.workers.batch_size.get(),
+            Allowance::Open => self.batch_limit(),
             Allowance::Probe => 1,
             Allowance::Wait(wait) => {
                 self.save_idle_state(now).await?;
@@ -217,8 +280,10 @@ impl Deliverer {
             tracing::info!("quota available again; delivery resumes");
         }
         let groups_wanted = u32::try_from(usage.left()).unwrap_or(u32::MAX).min(limit);
-        let groups =
-            outbox::claim(&self.pool, now, groups_wanted, self.quota.rows_per_call()).await?;
+        let groups = {
+            let _turn = self.write_turn.lock().await;
+            outbox::claim(&self.pool, now, groups_wanted, self.quota.rows_per_call()).await?
+        };
         if groups.is_empty() {
             self.save_idle_state(now).await?;
             return Ok(BatchReport::default());
@@ -230,13 +295,16 @@ impl Deliverer {
             .collect();
         let needed: usize = plans.iter().map(|p| p.requests.len()).sum();
         // Counted before anything is sent: a crash from here on leaves these calls counted.
-        let reservation = quota::reserve(
-            &self.pool,
-            now,
-            i64::try_from(needed).unwrap_or(i64::MAX),
-            day_limit,
-        )
-        .await?;
+        let reservation = {
+            let _turn = self.write_turn.lock().await;
+            quota::reserve(
+                &self.pool,
+                now,
+                i64::try_from(needed).unwrap_or(i64::MAX),
+                day_limit,
+            )
+            .await?
+        };
         let (results, sent) = self.send_plans(plans, reservation.calls, stop).await;
         self.crash_point(CrashPoint::BeforeRecord);
         let mut report = summarize(&results);
@@ -327,19 +395,27 @@ impl Deliverer {
         (results, sent)
     }
 
-    /// Sends one request once the gate and the rate limit allow it.
+    /// Sends one request once the gate, a free place among the requests in flight and the rate
+    /// limit allow it.
     async fn send(&self, request: &PreparedRequest, stop: &CancellationToken) -> Attempt {
-        if stop.is_cancelled()
-            || matches!(
-                self.gate().allowance(self.timeline.now_ms()),
-                Allowance::Wait(_)
-            )
-        {
+        if !self.may_send(stop) {
             return Attempt::Held;
         }
+        let _place = tokio::select! {
+            place = self.in_flight.acquire() => match place {
+                Ok(place) => place,
+                // Never closed; if it were, hand the row back rather than send unbounded.
+                Err(_) => return Attempt::Held,
+            },
+            () = stop.cancelled() => return Attempt::Held,
+        };
         tokio::select! {
             () = self.limiter.until_ready() => {}
             () = stop.cancelled() => return Attempt::Held,
+        }
+        // The gate may have closed while this request waited its turn.
+        if !self.may_send(stop) {
+            return Attempt::Held;
         }
         let deadline = async {
             stop.cancelled().await;
@@ -354,6 +430,27 @@ impl Deliverer {
         self.crash_point(CrashPoint::AfterSend);
         self.observe(&outcome);
         Attempt::Answered(outcome)
+    }
+
+    /// Neither shutting down nor paused.
+    fn may_send(&self, stop: &CancellationToken) -> bool {
+        !stop.is_cancelled()
+            && !matches!(
+                self.gate().allowance(self.timeline.now_ms()),
+                Allowance::Wait(_)
+            )
+    }
+
+    /// Rows (visitors) one round claims at full speed: `workers.batch_size`, but no more than the
+    /// rate limit lets out in about a second, so rows do not sit in flight for long, nor a round
+    /// outlast the watchdog, when the rate is low.
+    fn batch_limit(&self) -> u32 {
+        let per_second = self
+            .quota
+            .max_per_second
+            .get()
+            .saturating_add(self.quota.burst.get());
+        self.workers.batch_size.get().min(per_second)
     }
 
     /// Records a batch, gives back unused calls and saves the visible state, in one transaction.
@@ -373,12 +470,16 @@ impl Deliverer {
             Decision::Failed { reason, .. } => Some(format!("row {} failed: {reason}", r.id)),
             Decision::Delivered { .. } | Decision::HandBack => None,
         });
+        let _turn = self.write_turn.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         outbox::record(&mut tx, results, now).await?;
         quota::refund(&mut tx, reservation, reservation.calls - sent).await?;
         self.save_state(&mut tx, now, report.delivered > 0, error)
             .await?;
         tx.commit().await?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.batch_written();
+        }
         self.metrics.rows_recorded(report.delivered, report.failed);
         Ok(())
     }
@@ -388,6 +489,7 @@ impl Deliverer {
         if now.saturating_sub(self.state_saved_at.load(Ordering::SeqCst)) < IDLE_STATE_EVERY_MS {
             return Ok(());
         }
+        let _turn = self.write_turn.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         self.save_state(&mut tx, now, false, None).await?;
         tx.commit().await?;
@@ -457,6 +559,42 @@ impl Deliverer {
             None => tracing::info!("Target answers again; delivery resumed"),
         }
     }
+
+    /// Logs a failed round, keeps its error for the visible state, and hands its rows back.
+    async fn round_failed(&self, error: &anyhow::Error) {
+        let error = format!("{error:#}");
+        tracing::error!(error, "delivery round failed; retrying");
+        if let Ok(mut last) = self.round_error.lock() {
+            *last = Some(format!("delivery round failed: {error}"));
+        }
+        self.release_after_error().await;
+    }
+
+    /// After a database error mid-round, rows of that round may still be `in_flight`. This daemon
+    /// holds the instance lock, and waits here until the other lane's round is recorded, so every
+    /// row still in flight is one nobody is sending: it can safely hand them back. When the
+    /// database refuses even that (a full disk), the first lane tries again before its next round.
+    async fn release_after_error(&self) {
+        let _no_round_in_progress = self.rounds.write().await;
+        match outbox::release_in_flight(&self.pool, self.timeline.now_ms()).await {
+            Ok(_) => self.release_pending.store(false, Ordering::SeqCst),
+            Err(e) => {
+                self.release_pending.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "cannot hand rows back to pending yet; trying again");
+            }
+        }
+    }
+}
+
+fn log_batch(report: &BatchReport) {
+    tracing::info!(
+        delivered = report.delivered,
+        retried = report.retried,
+        failed = report.failed,
+        handed_back = report.handed_back,
+        requests = report.requests,
+        "batch recorded"
+    );
 }
 
 fn summarize(results: &[RowResult]) -> BatchReport {

@@ -26,7 +26,12 @@ pub async fn claim(
 ) -> sqlx::Result<Vec<Vec<ClaimedRow>>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let heads = sqlx::query(
-        "SELECT o.id, o.visitor, o.send_alone FROM outbox o INDEXED BY outbox_due
+        "SELECT o.id, o.visitor, o.send_alone,
+                ?3 AND EXISTS (
+                    SELECT 1 FROM outbox f INDEXED BY outbox_visitor_unfinished
+                    WHERE f.visitor = o.visitor AND f.id > o.id
+                      AND f.state IN ('pending', 'in_flight')) AS has_followers
+         FROM outbox o INDEXED BY outbox_due
          WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
            AND NOT EXISTS (
                SELECT 1 FROM outbox p INDEXED BY outbox_visitor_unfinished
@@ -37,6 +42,7 @@ pub async fn claim(
     )
     .bind(now_ms)
     .bind(i64::from(limit))
+    .bind(max_rows > 1)
     .fetch_all(&mut *tx)
     .await?;
     if heads.is_empty() {
@@ -48,8 +54,11 @@ pub async fn claim(
         let id: i64 = head.try_get(0)?;
         let visitor: String = head.try_get(1)?;
         let alone: bool = head.try_get(2)?;
+        // Asked for in the same statement, so a visitor with one row waiting (the usual case in a
+        // large backlog) costs no query of its own.
+        let has_followers: bool = head.try_get(3)?;
         let mut group = vec![id];
-        if max_rows > 1 && !alone {
+        if max_rows > 1 && !alone && has_followers {
             group.extend(followers(&mut tx, &visitor, id, now_ms, max_rows - 1).await?);
         }
         groups.push(group);

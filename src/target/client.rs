@@ -1,4 +1,8 @@
 //! Sends prepared requests to Target over one keep-alive connection pool.
+//!
+//! For benchmarks and tests only, a client can also answer every request itself with an instant
+//! success ([`TargetClient::instant_success`]), so the queue's own cost can be measured without
+//! HTTP. No setting or command reaches that seam.
 
 use super::{Outcome, PreparedRequest, classify};
 use crate::config::{Method, Token};
@@ -11,8 +15,17 @@ const BODY_READ_LIMIT: usize = 16 * 1024;
 /// The HTTP client and the current token. Cheap to clone; clones share the pool and the token.
 #[derive(Clone, Debug)]
 pub struct TargetClient {
-    http: reqwest::Client,
+    transport: Transport,
     token: Arc<RwLock<Option<Token>>>,
+}
+
+/// How requests leave the process.
+#[derive(Clone, Debug)]
+enum Transport {
+    /// Over HTTP, as in production.
+    Http(reqwest::Client),
+    /// Not at all: every request is answered at once with Target's success. A benchmark seam.
+    InstantSuccess,
 }
 
 impl TargetClient {
@@ -34,9 +47,20 @@ impl TargetClient {
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(TargetClient {
-            http,
+            transport: Transport::Http(http),
             token: Arc::new(RwLock::new(token)),
         })
+    }
+
+    /// A client that sends nothing and answers every request with an instant success (HTTP 200
+    /// and Target's success body). A seam for benchmarks and tests that measure the queue without
+    /// the network; not reachable from the configuration or the command line.
+    #[doc(hidden)]
+    pub fn instant_success() -> TargetClient {
+        TargetClient {
+            transport: Transport::InstantSuccess,
+            token: Arc::new(RwLock::new(None)),
+        }
     }
 
     /// Replaces the token for the requests that follow.
@@ -49,10 +73,18 @@ impl TargetClient {
     /// Sends one request and says what the answer means. Never fails: a transport error is an
     /// outcome too.
     pub async fn send(&self, request: &PreparedRequest) -> Outcome {
+        match &self.transport {
+            Transport::Http(http) => self.send_http(http, request).await,
+            Transport::InstantSuccess => {
+                classify(200, None, super::SUCCESS_BODY, SystemTime::now())
+            }
+        }
+    }
+
+    async fn send_http(&self, http: &reqwest::Client, request: &PreparedRequest) -> Outcome {
         let mut builder = match request.method {
-            Method::Get => self.http.get(&request.url),
-            Method::Post => self
-                .http
+            Method::Get => http.get(&request.url),
+            Method::Post => http
                 .post(&request.url)
                 .header(
                     reqwest::header::CONTENT_TYPE,
@@ -113,5 +145,23 @@ fn transport_failure(error: &reqwest::Error) -> Outcome {
     Outcome::EndpointDown {
         status: None,
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_instant_success_seam_answers_delivered_without_sending() {
+        let request = PreparedRequest {
+            method: Method::Get,
+            // Nothing listens on port 9 (discard); a real send would fail.
+            url: "http://127.0.0.1:9/m2/bench/profile/update?mboxPC=1-1.01_00&profile.a=1"
+                .to_owned(),
+            body: None,
+        };
+        let outcome = TargetClient::instant_success().send(&request).await;
+        assert_eq!(outcome, Outcome::Delivered { status: 200 });
     }
 }

@@ -7,6 +7,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -117,10 +118,18 @@ struct State {
     received: Vec<Received>,
 }
 
+/// Requests being answered now, and the most there ever were at once.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
 /// A running fake; it stops when dropped.
 pub struct FakeTarget {
     pub address: SocketAddr,
     state: Arc<Mutex<State>>,
+    concurrency: Arc<Concurrency>,
     stop: Mutex<CancellationToken>,
 }
 
@@ -131,10 +140,12 @@ impl FakeTarget {
             .expect("bind 127.0.0.1");
         let address = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State::default()));
-        let stop = serve(listener, state.clone());
+        let concurrency = Arc::new(Concurrency::default());
+        let stop = serve(listener, state.clone(), concurrency.clone());
         FakeTarget {
             address,
             state,
+            concurrency,
             stop: Mutex::new(stop),
         }
     }
@@ -158,7 +169,8 @@ impl FakeTarget {
                 Err(e) => panic!("cannot listen on {} again: {e}", self.address),
             }
         };
-        *self.stop.lock().expect("fake stop") = serve(listener, self.state.clone());
+        *self.stop.lock().expect("fake stop") =
+            serve(listener, self.state.clone(), self.concurrency.clone());
     }
 
     pub fn base_url(&self) -> String {
@@ -192,6 +204,11 @@ impl FakeTarget {
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("fake state").received.clone()
     }
+
+    /// The most requests the fake was answering at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.concurrency.most.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FakeTarget {
@@ -202,8 +219,14 @@ impl Drop for FakeTarget {
     }
 }
 
-fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) -> CancellationToken {
-    let app = Router::new().fallback(move |request: Request<Body>| answer(state.clone(), request));
+fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<Mutex<State>>,
+    concurrency: Arc<Concurrency>,
+) -> CancellationToken {
+    let app = Router::new().fallback(move |request: Request<Body>| {
+        counted_answer(state.clone(), concurrency.clone(), request)
+    });
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(async move {
@@ -212,6 +235,19 @@ fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) -> Cancell
             .await;
     });
     stop
+}
+
+/// Answers while counting the requests being answered at once.
+async fn counted_answer(
+    state: Arc<Mutex<State>>,
+    concurrency: Arc<Concurrency>,
+    request: Request<Body>,
+) -> Response {
+    let now = concurrency.now.fetch_add(1, Ordering::SeqCst) + 1;
+    concurrency.most.fetch_max(now, Ordering::SeqCst);
+    let response = answer(state, request).await;
+    concurrency.now.fetch_sub(1, Ordering::SeqCst);
+    response
 }
 
 async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {

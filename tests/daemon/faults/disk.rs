@@ -49,8 +49,9 @@ async fn a_full_disk_keeps_every_committed_row_and_delivery_resumes_when_space_r
         return;
     };
     let database = mount_point.join("outbox.db");
+    // Small batches, so delivery is still under way when the disk fills.
     let app = TestApp::spawn(&format!(
-        "[database]\npath = {:?}\n",
+        "[database]\npath = {:?}\n[workers]\nbatch_size = 8\n",
         database.display().to_string()
     ))
     .await;
@@ -63,6 +64,12 @@ async fn a_full_disk_keeps_every_committed_row_and_delivery_resumes_when_space_r
         app.count("delivered").await > 0
     })
     .await;
+    // An empty WAL, so the daemon's next write must find new space on the disk (a WAL that keeps
+    // its size is reused in place and needs none).
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&app.pool)
+        .await
+        .expect("checkpoint");
     let filler = fill_disk(&mount_point);
     app.wait_until(
         Duration::from_secs(60),
@@ -88,7 +95,8 @@ async fn a_full_disk_keeps_every_committed_row_and_delivery_resumes_when_space_r
         .expect("state");
     assert!(
         last_error.as_deref().is_some_and(|e| e.contains("full")),
-        "status shows it: {last_error:?}"
+        "status shows it: {last_error:?}\n{}",
+        app.daemon_log()
     );
     let mut verdict = check("disk full", &app.pool, &app.target.received(), 1_000_000).await;
     verdict.extra = format!(
