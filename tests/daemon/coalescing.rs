@@ -57,12 +57,7 @@ async fn without_coalescing_each_row_is_its_own_call() {
         app.enqueue_pc(PC, json!({ "visits": n })).await;
     }
     app.drain().await;
-    let visits: Vec<String> = app
-        .target
-        .received()
-        .iter()
-        .filter_map(|r| r.param("profile.visits"))
-        .collect();
+    let visits = app.target.values_of("profile.visits");
     assert_eq!(visits, ["0", "1", "2", "3"]);
 }
 
@@ -83,12 +78,7 @@ async fn a_combined_update_target_refuses_is_sent_again_row_by_row_in_order() {
     );
     app.drain().await;
 
-    let tiers: Vec<String> = app
-        .target
-        .received()
-        .iter()
-        .filter_map(|r| r.param("profile.tier"))
-        .collect();
+    let tiers = app.target.values_of("profile.tier");
     assert_eq!(
         tiers,
         ["gold", "silver", "gold"],
@@ -105,11 +95,6 @@ async fn coalescing_stops_at_max_rows_per_call() {
         app.enqueue_pc(PC, json!({ "visits": n })).await;
     }
     app.drain().await;
-    let visits: Vec<String> = app
-        .target
-        .received()
-        .iter()
-        .filter_map(|r| r.param("profile.visits"))
-        .collect();
+    let visits = app.target.values_of("profile.visits");
     assert_eq!(visits, ["2", "5", "6"]);
 }

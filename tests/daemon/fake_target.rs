@@ -201,6 +201,14 @@ impl FakeTarget {
         self.state.lock().expect("fake state").token = Some(token.to_owned());
     }
 
+    /// The values one parameter had, request by request, where it was present.
+    pub fn values_of(&self, param: &str) -> Vec<String> {
+        self.received()
+            .iter()
+            .filter_map(|r| r.param(param))
+            .collect()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("fake state").received.clone()
     }

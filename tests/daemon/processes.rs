@@ -140,13 +140,7 @@ async fn a_request_outlasting_the_shutdown_deadline_is_handed_back_to_pending() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_without_a_client_code_refuses_and_says_what_to_configure() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    let database = dir.path().join("outbox.db");
-    std::fs::write(
-        &config,
-        format!("[database]\npath = {:?}\n", database.display().to_string()),
-    )
-    .expect("config");
+    let (config, database) = database_only_config(dir.path());
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_profile-outbox"))
         .arg("--config")
@@ -170,13 +164,7 @@ async fn run_without_a_client_code_refuses_and_says_what_to_configure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_delivers_to_a_local_stand_in_and_says_so_loudly() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    let database = dir.path().join("outbox.db");
-    std::fs::write(
-        &config,
-        format!("[database]\npath = {:?}\n", database.display().to_string()),
-    )
-    .expect("config");
+    let (config, database) = database_only_config(dir.path());
     let binary = env!("CARGO_BIN_EXE_profile-outbox");
     let log = std::fs::File::create(dir.path().join("log")).expect("log file");
     let mut daemon = std::process::Command::new(binary)
@@ -240,4 +228,16 @@ async fn the_sandbox_delivers_to_a_local_stand_in_and_says_so_loudly() {
         "{}",
         read_log()
     );
+}
+
+/// A config file that names only a database in `dir`: no client code, everything else built in.
+fn database_only_config(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let config = dir.join("config.toml");
+    let database = dir.join("outbox.db");
+    std::fs::write(
+        &config,
+        format!("[database]\npath = {:?}\n", database.display().to_string()),
+    )
+    .expect("config written");
+    (config, database)
 }
