@@ -14,8 +14,9 @@
 //!   `outcome` classifies every answer in one function; `sandbox` is a local stand-in for trying
 //!   the daemon.
 //! - [`delivery`]: the loop. `deliverer` exposes one unit of work (`run_once`: claim, send, record
-//!   one batch) and the loop around it, two lanes so that one batch is claimed or recorded while
-//!   another's requests are out; `group` checks and merges one visitor's rows and settles
+//!   one batch); beside it `deliverer/lanes` runs the loop in two lanes so that one batch is
+//!   claimed or recorded while another's requests are out, `deliverer/sending` sends a round's
+//!   requests and `deliverer/visible` records a round with the visible state; `group` checks and merges one visitor's rows and settles
 //!   each row from the answer; `policy` turns an outcome into a row's next state; `gate` pauses
 //!   everyone on slow-down, outage or a refused token; `backoff` is the pure delay; `crash` is the
 //!   fault suite's seam for stopping the process at a named point of a batch.

@@ -1,0 +1,134 @@
+//! The delivery loop: two lanes of rounds while a backlog drains, one when idle, and what a
+//! failed round leaves behind (its error, and its rows handed back once no round is running).
+
+use super::*;
+
+impl Deliverer {
+    /// Delivers until `stop` is cancelled. Requests in flight then get `workers.shutdown_deadline`
+    /// to finish; rows not sent go back to pending. `on_round` is called after every round that
+    /// did not fail, so a caller can tell the loop is alive (systemd's watchdog).
+    ///
+    /// The first lane polls for work; the second joins in only while the first finds a backlog,
+    /// so an idle daemon makes one poll per `workers.poll_interval`.
+    pub async fn run(&self, stop: &CancellationToken, on_round: impl FnMut()) {
+        let on_round = Mutex::new(on_round);
+        let alive = || {
+            if let Ok(mut on_round) = on_round.lock() {
+                on_round();
+            }
+        };
+        let backlog = Notify::new();
+        tokio::join!(
+            self.first_lane(stop, &alive, &backlog),
+            self.second_lane(stop, &alive, &backlog),
+        );
+    }
+
+    /// Rounds one after another, pausing when there is nothing to do; wakes the second lane
+    /// whenever a round found rows.
+    async fn first_lane(&self, stop: &CancellationToken, alive: &impl Fn(), backlog: &Notify) {
+        let mut errors: u32 = 0;
+        while !stop.is_cancelled() {
+            if self.release_pending.load(Ordering::SeqCst) {
+                self.release_after_error().await;
+            }
+            let pause = match self.round(stop).await {
+                Ok(report) => {
+                    errors = 0;
+                    alive();
+                    if report.claimed > 0 {
+                        log_batch(&report);
+                        backlog.notify_one();
+                        continue;
+                    }
+                    report.wait.unwrap_or(self.workers.poll_interval)
+                }
+                Err(e) => {
+                    errors = errors.saturating_add(1);
+                    self.round_failed(&e).await;
+                    crate::delivery::backoff(
+                        Duration::from_millis(100),
+                        Duration::from_secs(30),
+                        errors,
+                        rand::random(),
+                    )
+                }
+            };
+            // Wake at least once a second, to keep the visible state fresh while paused.
+            let pause = pause.min(Duration::from_secs(1));
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = stop.cancelled() => {}
+            }
+        }
+    }
+
+    /// Rounds alongside the first lane while it finds rows, at full speed only: after a pause
+    /// the single probe request is the first lane's. Returns to waiting when a round finds
+    /// nothing or fails (the first lane takes care of pauses and errors).
+    async fn second_lane(&self, stop: &CancellationToken, alive: &impl Fn(), backlog: &Notify) {
+        loop {
+            tokio::select! {
+                () = backlog.notified() => {}
+                () = stop.cancelled() => return,
+            }
+            while !stop.is_cancelled()
+                && self.gate().allowance(self.timeline.now_ms()) == Allowance::Open
+            {
+                match self.round(stop).await {
+                    Ok(report) if report.claimed > 0 => {
+                        alive();
+                        log_batch(&report);
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        self.round_failed(&e).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One round of the loop: `run_once`, marked as in progress for `release_after_error`.
+    async fn round(&self, stop: &CancellationToken) -> anyhow::Result<BatchReport> {
+        let _in_progress = self.rounds.read().await;
+        self.run_once(stop).await
+    }
+
+    /// Logs a failed round, keeps its error for the visible state, and hands its rows back.
+    async fn round_failed(&self, error: &anyhow::Error) {
+        let error = format!("{error:#}");
+        tracing::error!(error, "delivery round failed; retrying");
+        if let Ok(mut last) = self.round_error.lock() {
+            *last = Some(format!("delivery round failed: {error}"));
+        }
+        self.release_after_error().await;
+    }
+
+    /// After a database error mid-round, rows of that round may still be `in_flight`. This daemon
+    /// holds the instance lock, and waits here until the other lane's round is recorded, so every
+    /// row still in flight is one nobody is sending: it can safely hand them back. When the
+    /// database refuses even that (a full disk), the first lane tries again before its next round.
+    async fn release_after_error(&self) {
+        let _no_round_in_progress = self.rounds.write().await;
+        match outbox::release_in_flight(&self.pool, self.timeline.now_ms()).await {
+            Ok(_) => self.release_pending.store(false, Ordering::SeqCst),
+            Err(e) => {
+                self.release_pending.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "cannot hand rows back to pending yet; trying again");
+            }
+        }
+    }
+}
+
+fn log_batch(report: &BatchReport) {
+    tracing::info!(
+        delivered = report.delivered,
+        retried = report.retried,
+        failed = report.failed,
+        handed_back = report.handed_back,
+        requests = report.requests,
+        "batch recorded"
+    );
+}

@@ -1,0 +1,87 @@
+//! Recording a round (outcomes, quota refund and the visible state in one transaction) and
+//! keeping the visible state fresh while idle or paused.
+
+use super::*;
+
+impl Deliverer {
+    /// Records a batch, gives back unused calls and saves the visible state, in one transaction.
+    /// Not raced against shutdown: an outcome is recorded whole, or its rows stay in flight.
+    pub(super) async fn record(
+        &self,
+        results: &[RowResult],
+        report: &BatchReport,
+        reservation: Reservation,
+        sent: i64,
+    ) -> anyhow::Result<()> {
+        let now = self.timeline.now_ms();
+        let error = results.iter().find_map(|r| match &r.decision {
+            Decision::Retry { error, .. } | Decision::SendAlone { error, .. } => {
+                Some(error.clone())
+            }
+            Decision::Failed { reason, .. } => Some(format!("row {} failed: {reason}", r.id)),
+            Decision::Delivered { .. } | Decision::HandBack => None,
+        });
+        let _turn = self.write_turn.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        outbox::record(&mut tx, results, now).await?;
+        quota::refund(&mut tx, reservation, reservation.calls - sent).await?;
+        self.save_state(&mut tx, now, report.delivered > 0, error)
+            .await?;
+        tx.commit().await?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.batch_written();
+        }
+        self.metrics.rows_recorded(report.delivered, report.failed);
+        Ok(())
+    }
+
+    /// Refreshes the visible state when nothing else has for a second.
+    pub(super) async fn save_idle_state(&self, now: i64) -> anyhow::Result<()> {
+        if now.saturating_sub(self.state_saved_at.load(Ordering::SeqCst)) < IDLE_STATE_EVERY_MS {
+            return Ok(());
+        }
+        let _turn = self.write_turn.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        self.save_state(&mut tx, now, false, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn save_state(
+        &self,
+        tx: &mut SqliteConnection,
+        now: i64,
+        delivered: bool,
+        error: Option<String>,
+    ) -> anyhow::Result<()> {
+        let usage = quota::usage(tx, now, i64::from(self.quota.calls_per_day.get())).await?;
+        let error = error.or_else(|| self.round_error.lock().ok().and_then(|mut e| e.take()));
+        let (circuit, gate_reason, gate_until) = {
+            let gate = self.gate();
+            (
+                gate.circuit(now),
+                gate.reason().filter(|_| gate.circuit(now) != "closed"),
+                gate.closed_until(now),
+            )
+        };
+        let (pause_reason, paused_until) = match (gate_reason, usage.next_free_at) {
+            (Some(reason), _) => (Some(reason.as_str()), gate_until),
+            (None, Some(free_at)) => (Some("quota_spent"), Some(free_at)),
+            (None, None) => (None, None),
+        };
+        let wall = |t: i64| self.timeline.to_wall_ms(t);
+        let snapshot = Snapshot {
+            quota_limit: usage.limit,
+            calls_in_window: usage.used,
+            next_call_at: usage.next_free_at.map(wall),
+            pause_reason,
+            paused_until: paused_until.map(wall),
+            circuit,
+            delivered_at: delivered.then(|| self.timeline.clock().wall_ms()),
+            error,
+        };
+        state::save(tx, &self.timeline.anchor(), &snapshot).await?;
+        self.state_saved_at.store(now, Ordering::SeqCst);
+        Ok(())
+    }
+}
