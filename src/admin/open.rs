@@ -18,6 +18,16 @@ pub struct Database {
     pub path: PathBuf,
 }
 
+impl Database {
+    /// Starts a read transaction, so that every figure read in it comes from one snapshot.
+    pub async fn snapshot(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin()
+            .await
+            .with_context(|| format!("cannot read database {}", self.path.display()))
+    }
+}
+
 /// Opens the database `settings` name, after checking it is an outbox this binary knows.
 pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Database> {
     let path = &settings.path;

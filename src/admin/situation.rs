@@ -11,7 +11,6 @@ use crate::clock::Clock;
 use crate::outbox::State;
 use crate::quota;
 use crate::target::ProfileUpdate;
-use anyhow::Context;
 use sqlx::SqliteConnection;
 
 /// A row, what was found around it, and the explanation.
@@ -30,11 +29,7 @@ pub async fn report(
     quota_limit: i64,
     clock: Clock,
 ) -> anyhow::Result<Option<RowReport>> {
-    let mut tx = db
-        .pool
-        .begin()
-        .await
-        .with_context(|| format!("cannot read database {}", db.path.display()))?;
+    let mut tx = db.snapshot().await?;
     let daemon = DaemonView::observe(db, &mut tx).await?;
     let frame = daemon.frame(clock);
     let Some(row) = find(&mut *tx, id).await? else {

@@ -9,7 +9,6 @@ use super::open::Database;
 use super::render::{age, relative};
 use crate::clock::Clock;
 use crate::quota::{self, Usage};
-use anyhow::Context;
 use sqlx::SqliteConnection;
 use std::path::PathBuf;
 
@@ -47,11 +46,7 @@ pub struct Status {
 
 /// Reads the status of `db` in one read transaction. `quota_limit` is `quota.calls_per_day`.
 pub async fn read_status(db: &Database, quota_limit: i64, clock: Clock) -> anyhow::Result<Status> {
-    let mut tx = db
-        .pool
-        .begin()
-        .await
-        .with_context(|| format!("cannot read database {}", db.path.display()))?;
+    let mut tx = db.snapshot().await?;
     let daemon = DaemonView::observe(db, &mut tx).await?;
     let frame = daemon.frame(clock);
     let now = frame.now_ms();

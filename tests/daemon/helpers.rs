@@ -162,6 +162,14 @@ impl TestApp {
         row_view(&self.pool, id).await
     }
 
+    /// Refusals counted against rows, over the whole outbox.
+    pub async fn attempts_counted(&self) -> i64 {
+        sqlx::query_scalar("SELECT coalesce(sum(attempts), 0) FROM outbox")
+            .fetch_one(&self.pool)
+            .await
+            .expect("sum of attempts")
+    }
+
     pub async fn count(&self, state: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE state = ?")
             .bind(state)

@@ -155,10 +155,7 @@ async fn retry_after_pauses_every_row_for_exactly_that_long() {
     app.clock.advance_ms(1_000);
     app.drain().await;
     assert_eq!(app.count("delivered").await, 5);
-    let attempts: i64 = sqlx::query_scalar("SELECT sum(attempts) FROM outbox")
-        .fetch_one(&app.pool)
-        .await
-        .expect("sum");
+    let attempts = app.attempts_counted().await;
     assert_eq!(attempts, 0);
 }
 
@@ -207,10 +204,7 @@ async fn a_thirty_minute_outage_ends_with_every_row_delivered_and_no_attempt_cou
         }
     }
     assert_eq!(app.count("delivered").await, 20);
-    let attempts: i64 = sqlx::query_scalar("SELECT sum(attempts) FROM outbox")
-        .fetch_one(&app.pool)
-        .await
-        .expect("sum");
+    let attempts = app.attempts_counted().await;
     assert_eq!(attempts, 0);
 }
 

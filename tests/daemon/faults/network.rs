@@ -24,10 +24,7 @@ async fn deliver_through(case: &str, app: TestApp, fault: impl AsyncFnOnce(&Test
     fault(&app).await;
     app.wait_delivered(rows, Duration::from_secs(600)).await;
     app.stop_daemon(&mut daemon, Duration::from_secs(30)).await;
-    let attempts: i64 = sqlx::query_scalar("SELECT coalesce(sum(attempts), 0) FROM outbox")
-        .fetch_one(&app.pool)
-        .await
-        .expect("attempts");
+    let attempts = app.attempts_counted().await;
     let mut verdict = check(case, &app.pool, &app.target.received(), 1_000_000).await;
     verdict.extra = format!("attempts_counted={attempts}");
     verdict.assert_clean();
