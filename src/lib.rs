@@ -15,11 +15,14 @@
 //!   the daemon.
 //! - [`delivery`]: the loop. `deliverer` exposes one unit of work (`run_once`: claim, send, record
 //!   one batch); beside it `deliverer/lanes` runs the loop in two lanes so that one batch is
-//!   claimed or recorded while another's requests are out, `deliverer/sending` sends a round's
-//!   requests and `deliverer/visible` records a round with the visible state; `group` checks and merges one visitor's rows and settles
-//!   each row from the answer; `policy` turns an outcome into a row's next state; `gate` pauses
-//!   everyone on slow-down, outage or a refused token; `backoff` is the pure delay; `crash` is the
-//!   fault suite's seam for stopping the process at a named point of a batch.
+//!   claimed or recorded while another's requests are out, `deliverer/sending` sends the parts the
+//!   quota reserved calls for, and `deliverer/visible` records a round with the visible state.
+//!   `group` checks one visitor's rows and merges them into parts cut between rows; `settle`
+//!   decides each row from how far its plan's sending got; `policy` turns an outcome into a row's
+//!   next state; `gate` pauses everyone on slow-down, outage or a refused token, unless the answer
+//!   is one `suspects` row's own doing; `heartbeat` is the loop's sign of life for the watchdog;
+//!   `backoff` is the pure delay; `crash` is the fault suite's seam for stopping the process at a
+//!   named point of a batch.
 //! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`).
 //! - [`clock`]: the host's clocks (`source`) and the daemon's `timeline`, which advances with real
 //!   time only, so wall-clock steps cannot stretch or shrink the quota window.
@@ -36,7 +39,7 @@
 //!   `situation` and `explain` (why a row is where it is, in plain words), `change` (retry,
 //!   cancel) and `purge`, the shared row `filter`, and output (`render`, `json`, `output`).
 //! - [`daemon`]: `run` from start-up (`start`) through the destination (`endpoint`) to the tasks
-//!   around delivery (`run`) and systemd's status line. [`cli`]: the subcommands. [`logging`],
+//!   around delivery (`run`), systemd's status line and its `watchdog`. [`cli`]: the subcommands. [`logging`],
 //!   [`shutdown`]: log output and signals.
 
 pub mod admin;

@@ -36,6 +36,18 @@ pub async fn saved_anchor(pool: &SqlitePool) -> sqlx::Result<Option<Anchor>> {
     .transpose()
 }
 
+/// The end of a slow-down pause the last run was keeping (Target's `Retry-After`, or its own
+/// pause after a 429 or 503), on the timeline, so a restart does not cut it short.
+pub async fn saved_slow_down(pool: &SqlitePool) -> sqlx::Result<Option<i64>> {
+    // paused_until and wall_ms were written together, so their difference is the pause left then.
+    sqlx::query_scalar(
+        "SELECT timeline_ms + (paused_until - wall_ms) FROM daemon_state
+         WHERE id = 1 AND pause_reason = 'slow_down' AND paused_until IS NOT NULL",
+    )
+    .fetch_optional(pool)
+    .await
+}
+
 /// Records that a daemon with this pid started now.
 pub async fn started(pool: &SqlitePool, timeline: &Timeline) -> sqlx::Result<()> {
     let anchor = timeline.anchor();

@@ -31,7 +31,7 @@ impl Notifier {
         )
     }
 
-    fn from_values(
+    pub(crate) fn from_values(
         socket: Option<String>,
         watchdog_usec: Option<String>,
         watchdog_pid: Option<String>,
@@ -81,8 +81,14 @@ impl Notifier {
         self.send(&format!("STATUS={line}"));
     }
 
-    /// Tells the watchdog we are alive, at most every half interval. Called from the delivery
-    /// loop, so a stuck loop stops the pings and systemd restarts the service.
+    /// How often to ping the watchdog (half the interval systemd allows), if it is on.
+    pub fn watchdog_every(&self) -> Option<Duration> {
+        self.watchdog_every
+    }
+
+    /// Tells the watchdog we are alive, at most every half interval. Called while the delivery
+    /// loop's heartbeat is fresh (`daemon::watchdog`), so a stuck loop stops the pings and systemd
+    /// restarts the service.
     pub fn alive(&mut self) {
         let Some(every) = self.watchdog_every else {
             return;

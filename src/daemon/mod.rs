@@ -4,6 +4,7 @@ mod endpoint;
 mod run;
 mod start;
 mod status_line;
+mod watchdog;
 
 pub use endpoint::Destination;
 pub use run::run;

@@ -3,7 +3,7 @@
 
 use super::endpoint::{self, Destination};
 use super::start::{Started, start};
-use super::status_line;
+use super::{status_line, watchdog};
 use crate::clock::Clock;
 use crate::config::{Settings, Token};
 use crate::db;
@@ -33,6 +33,7 @@ pub async fn run(
         pool,
         lock,
         timeline,
+        slow_down_until,
     } = start(&settings, clock).await?;
     // Tasks around delivery stop only after it has recorded its last batch.
     let after_delivery = CancellationToken::new();
@@ -59,6 +60,9 @@ pub async fn run(
             .with_checkpointer(checkpointer)
             .with_crash_plan(CrashPlan::from_env()),
     );
+    if let Some(until) = slow_down_until {
+        deliverer.resume_requested_pause(until);
+    }
     spawn_token_watch(
         TokenWatch::new(settings.target.token_file.clone(), token),
         deliverer.clone(),
@@ -79,9 +83,12 @@ pub async fn run(
 
     tracing::info!(database = %settings.database.path.display(), lock = %lock.path().display(), "delivering rows from the outbox");
     notify(&notifier, |n| n.ready());
-    deliverer
-        .run(&stop, || notify(&notifier, Notifier::alive))
-        .await;
+    watchdog::spawn(
+        notifier.clone(),
+        deliverer.heartbeat(),
+        after_delivery.clone(),
+    );
+    deliverer.run(&stop).await;
     notify(&notifier, |n| n.stopping());
     after_delivery.cancel();
     if let Err(e) = state::stopped(&pool).await {
@@ -92,7 +99,7 @@ pub async fn run(
     Ok(())
 }
 
-fn notify(notifier: &Mutex<Notifier>, message: impl FnOnce(&mut Notifier)) {
+pub(super) fn notify(notifier: &Mutex<Notifier>, message: impl FnOnce(&mut Notifier)) {
     if let Ok(mut notifier) = notifier.lock() {
         message(&mut notifier);
     }

@@ -14,6 +14,8 @@ pub struct Started {
     /// Held until the daemon exits.
     pub lock: InstanceLock,
     pub timeline: Timeline,
+    /// The end of a slow-down pause the last run was keeping (timeline ms), if any.
+    pub slow_down_until: Option<i64>,
 }
 
 pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Started> {
@@ -33,6 +35,9 @@ pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Started>
         .await
         .context("cannot read the daemon's saved state")?;
     let timeline = Timeline::resume(clock, saved.as_ref());
+    let slow_down_until = state::saved_slow_down(&pool)
+        .await
+        .context("cannot read the pause the last run was keeping")?;
     state::started(&pool, &timeline)
         .await
         .context("cannot record the daemon's start")?;
@@ -52,5 +57,6 @@ pub async fn start(settings: &Settings, clock: Clock) -> anyhow::Result<Started>
         pool,
         lock,
         timeline,
+        slow_down_until,
     })
 }

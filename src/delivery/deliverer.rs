@@ -6,7 +6,10 @@
 //! database nor a batch for its slowest request. The lanes share one limit on requests in flight
 //! (`workers.concurrency`) and take turns at the database's write lock.
 
-use super::{Allowance, CrashPlan, CrashPoint, Gate, PauseReason, Plan};
+use super::{
+    Allowance, CrashPlan, CrashPoint, Gate, Heartbeat, PauseReason, Plan, Progress, Suspects,
+    Verdict,
+};
 use crate::clock::Timeline;
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
@@ -77,6 +80,13 @@ pub struct Deliverer {
     /// Read-held by every round of the loop; write-held to hand back rows after an error, which
     /// must wait for the other lane's round so as not to hand back rows it is still sending.
     rounds: RwLock<()>,
+    /// Rows whose request closed the open gate (see [`Suspects`]).
+    suspects: Suspects,
+    /// The loop's sign of life for the watchdog.
+    heartbeat: Arc<Heartbeat>,
+    /// How long one request may take (`target.timeout`): waiting that long for an answer is
+    /// the loop doing its job.
+    request_timeout: Duration,
 }
 
 impl Deliverer {
@@ -112,6 +122,22 @@ impl Deliverer {
             in_flight: Semaphore::new(concurrency),
             write_turn: tokio::sync::Mutex::new(()),
             rounds: RwLock::new(()),
+            suspects: Suspects::default(),
+            heartbeat: Arc::default(),
+            request_timeout: settings.target.timeout,
+        }
+    }
+
+    /// The loop's sign of life: a watchdog pings systemd only while it is fresh.
+    pub fn heartbeat(&self) -> Arc<Heartbeat> {
+        self.heartbeat.clone()
+    }
+
+    /// Carries over a pause Target asked for (`Retry-After`) before a restart, until `until`
+    /// (timeline ms).
+    pub fn resume_requested_pause(&self, until: i64) {
+        if until > self.timeline.now_ms() {
+            self.gate().resume_requested_pause(until);
         }
     }
 
@@ -142,6 +168,7 @@ impl Deliverer {
 
     /// One batch. Tests call this directly.
     pub async fn run_once(&self, stop: &CancellationToken) -> anyhow::Result<BatchReport> {
+        self.heartbeat.beat();
         let now = self.timeline.now_ms();
         let allowance = self.gate().allowance(now);
         let limit = match allowance {
@@ -192,11 +219,12 @@ impl Deliverer {
             return Ok(BatchReport::default());
         }
         self.crash_point(CrashPoint::AfterClaim);
+        self.heartbeat.beat();
         let plans: Vec<Plan> = groups
             .into_iter()
             .map(|g| Plan::new(g, &self.endpoint))
             .collect();
-        let needed: usize = plans.iter().map(|p| p.requests.len()).sum();
+        let needed: usize = plans.iter().map(Plan::calls).sum();
         // Counted before anything is sent: a crash from here on leaves these calls counted.
         let reservation = {
             let _turn = self.write_turn.lock().await;
@@ -208,12 +236,45 @@ impl Deliverer {
             )
             .await?
         };
-        let (results, sent) = self.send_plans(plans, reservation.calls, stop).await;
+        let (sendable, waiting) = sending::share_calls(plans, reservation.calls);
+        let mut results = self.wait_for_quota(waiting, now, day_limit).await?;
+        let (sent_results, sent) = self.send_plans(sendable, reservation.send_by, stop).await;
+        results.extend(sent_results);
         self.crash_point(CrashPoint::BeforeRecord);
         let mut report = summarize(&results);
         report.requests = u32::try_from(sent).unwrap_or(u32::MAX);
         self.record(&results, &report, reservation, sent).await?;
+        self.heartbeat.beat();
         Ok(report)
+    }
+
+    /// Plans whose first part needs more calls than the round could reserve: their rows wait
+    /// until enough calls have left the window (or fail, when the whole quota is too small).
+    async fn wait_for_quota(
+        &self,
+        waiting: Vec<(Plan, i64)>,
+        now: i64,
+        day_limit: i64,
+    ) -> anyhow::Result<Vec<RowResult>> {
+        let mut results = Vec::new();
+        if waiting.is_empty() {
+            return Ok(results);
+        }
+        let mut conn = self.pool.acquire().await?;
+        for (plan, needed) in waiting {
+            if needed > day_limit {
+                results.extend(plan.wait_for_quota(needed, day_limit, None));
+                continue;
+            }
+            results.extend(
+                match quota::free_for(&mut conn, now, day_limit, needed).await? {
+                    Some(at) => plan.wait_for_quota(needed, day_limit, Some(at)),
+                    // Free already: the other lane gave calls back meanwhile.
+                    None => plan.hand_back(),
+                },
+            );
+        }
+        Ok(results)
     }
 
     /// The timeline this deliverer schedules on.
@@ -247,23 +308,30 @@ impl Deliverer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Shows an answer to the gate and logs when delivery pauses or resumes.
-    fn observe(&self, outcome: &Outcome) {
+    /// Shows an answer to the gate, unless it is the suspect rows' own fault, and logs when
+    /// delivery pauses or resumes.
+    fn judge(&self, outcome: &Outcome, sent_at: i64, suspect: bool) -> Verdict {
         let mut gate = self.gate();
-        if !gate.observe(outcome, self.timeline.now_ms(), rand::random()) {
-            return;
-        }
-        match gate.reason() {
-            Some(PauseReason::Unauthorized) => tracing::error!(
-                answer = %outcome.describe(),
-                "delivery paused: Target refuses the token; replace the file named by target.token_file \
-                 (it is re-read when it changes and on SIGHUP)"
-            ),
-            Some(reason) => {
-                tracing::warn!(reason = reason.as_str(), answer = %outcome.describe(), "delivery paused")
+        let now = self.timeline.now_ms();
+        let verdict = gate.judge(outcome, sent_at, now, suspect, rand::random());
+        match verdict {
+            Verdict::RowsFault => {
+                tracing::warn!(answer = %outcome.describe(), "a request failed again for the same rows while others get through: counted against those rows, delivery goes on");
             }
-            None => tracing::info!("Target answers again; delivery resumed"),
+            Verdict::Observed { changed: false, .. } => {}
+            Verdict::Observed { changed: true, .. } => match gate.reason() {
+                Some(PauseReason::Unauthorized) => tracing::error!(
+                    answer = %outcome.describe(),
+                    "delivery paused: Target refuses the token; replace the file named by target.token_file \
+                     (it is re-read when it changes and on SIGHUP)"
+                ),
+                Some(reason) => {
+                    tracing::warn!(reason = reason.as_str(), answer = %outcome.describe(), "delivery paused")
+                }
+                None => tracing::info!("Target answers again; delivery resumed"),
+            },
         }
+        verdict
     }
 }
 

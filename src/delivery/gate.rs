@@ -54,6 +54,24 @@ pub struct Gate {
     /// End of a pause Target asked for with `Retry-After`; it holds even when requests sent
     /// before it succeed.
     requested_until: Option<i64>,
+    /// When the latest answer that paused everyone came. A working answer to a request sent
+    /// before then says nothing about Target now, and does not end the pause.
+    failed_at: Option<i64>,
+}
+
+/// What the gate made of one answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The answer reads as "Target is unusable", but it came for rows under suspicion while the
+    /// gate was open: it is those rows' fault, and the gate stays as it was.
+    RowsFault,
+    /// The answer was taken as news about Target.
+    Observed {
+        /// The gate changed between open and paused (log it once).
+        changed: bool,
+        /// This answer closed a gate that was fully open: its rows become suspects.
+        closed_open_gate: bool,
+    },
 }
 
 impl Gate {
@@ -68,6 +86,41 @@ impl Gate {
             reason: None,
             closed_until: None,
             requested_until: None,
+            failed_at: None,
+        }
+    }
+
+    /// Carries over a pause Target asked for with `Retry-After` from before a restart, ending at
+    /// `until` (timeline ms).
+    pub fn resume_requested_pause(&mut self, until: i64) {
+        self.requested_until = Some(until);
+        self.reason = Some(PauseReason::SlowDown);
+    }
+
+    /// Learns from the answer to a request sent at `sent_at_ms`. `suspect`: the request carries only
+    /// rows whose request closed the open gate before. Such rows meeting an outage or a refused
+    /// token again while everyone else's requests work is the rows' own doing: a WAF refusing one
+    /// value, a request that always breaks the server. `jitter` is in `[0, 1)`.
+    pub fn judge(
+        &mut self,
+        outcome: &Outcome,
+        sent_at_ms: i64,
+        now_ms: i64,
+        suspect: bool,
+        jitter: f64,
+    ) -> Verdict {
+        let open = self.allowance(now_ms) == Allowance::Open;
+        let blamable = matches!(
+            outcome,
+            Outcome::EndpointDown { .. } | Outcome::Unauthorized { .. }
+        );
+        if suspect && open && blamable {
+            return Verdict::RowsFault;
+        }
+        let changed = self.observe_sent(outcome, sent_at_ms, now_ms, jitter);
+        Verdict::Observed {
+            changed,
+            closed_open_gate: open && !works(outcome),
         }
     }
 
@@ -110,11 +163,26 @@ impl Gate {
         self.reason
     }
 
-    /// Learns from one answer. Returns true when the gate changed between open and paused, so the
-    /// caller can log the change once rather than for every request. `jitter` is in `[0, 1)`.
+    /// Learns from one answer to a request sent just now. Returns true when the gate changed
+    /// between open and paused, so the caller can log the change once rather than for every
+    /// request. `jitter` is in `[0, 1)`.
     pub fn observe(&mut self, outcome: &Outcome, now_ms: i64, jitter: f64) -> bool {
+        self.observe_sent(outcome, now_ms, now_ms, jitter)
+    }
+
+    fn observe_sent(
+        &mut self,
+        outcome: &Outcome,
+        sent_at_ms: i64,
+        now_ms: i64,
+        jitter: f64,
+    ) -> bool {
         let was = self.reason;
         let (reason, requested) = match outcome {
+            // Sent before the latest failure: it tells nothing of Target since.
+            _ if works(outcome) && self.failed_at.is_some_and(|at| sent_at_ms < at) => {
+                return false;
+            }
             // Any answer about the row itself shows that Target is up and takes our token.
             Outcome::Delivered { .. } | Outcome::Rejected { .. } => {
                 self.failures = 0;
@@ -144,8 +212,17 @@ impl Gate {
         };
         *slot = Some(slot.map_or(until, |u| u.max(until)));
         self.reason = Some(reason);
+        self.failed_at = Some(now_ms);
         was != Some(reason)
     }
+}
+
+/// An answer that shows Target up and taking our token.
+fn works(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Delivered { .. } | Outcome::Rejected { .. }
+    )
 }
 
 #[cfg(test)]
@@ -235,6 +312,80 @@ mod tests {
         );
         assert_eq!(gate.reason(), Some(PauseReason::SlowDown));
         assert_eq!(gate.allowance(t0 + 120_000), Allowance::Open);
+    }
+
+    #[test]
+    fn a_success_to_a_request_sent_before_the_pause_neither_ends_it_nor_resets_its_backoff() {
+        let mut gate = gate();
+        let t0 = 1_000_000;
+        gate.observe(&down(), t0, 0.999);
+        gate.observe(&down(), t0 + 1_000, 0.999);
+        let long = gate.allowance(t0 + 1_000);
+        // A request sent before the first failure answers late, with success.
+        assert!(!gate.observe_sent(&Outcome::Delivered { status: 200 }, t0 - 5, t0 + 1_001, 0.5));
+        assert_eq!(gate.reason(), Some(PauseReason::EndpointDown));
+        assert_eq!(
+            gate.allowance(t0 + 1_000),
+            long,
+            "the pause and its backoff stand"
+        );
+        // A probe sent after the failure does end it.
+        assert!(gate.observe_sent(
+            &Outcome::Delivered { status: 200 },
+            t0 + 5_000,
+            t0 + 5_001,
+            0.5
+        ));
+        assert_eq!(gate.allowance(t0 + 5_001), Allowance::Open);
+    }
+
+    #[test]
+    fn a_suspect_rows_failure_while_everyone_else_gets_through_is_the_rows_fault() {
+        let mut gate = gate();
+        let t0 = 1_000_000;
+        let waf = Outcome::Unauthorized { status: 403 };
+        // First time: news about Target; it closes the open gate, so its rows become suspects.
+        assert_eq!(
+            gate.judge(&waf, t0, t0, false, 0.5),
+            Verdict::Observed {
+                changed: true,
+                closed_open_gate: true
+            }
+        );
+        // While the gate is closed or probing, a suspect's failure is still news about Target.
+        let probe_at = t0 + 60_000;
+        assert!(matches!(
+            gate.judge(&waf, probe_at, probe_at, true, 0.5),
+            Verdict::Observed {
+                closed_open_gate: false,
+                ..
+            }
+        ));
+        // Another row's probe works: the gate opens.
+        let later = probe_at + 120_000;
+        gate.judge(
+            &Outcome::Delivered { status: 200 },
+            later,
+            later,
+            false,
+            0.5,
+        );
+        assert_eq!(gate.allowance(later), Allowance::Open);
+        // The suspect fails again while everyone else gets through: its own fault, no pause.
+        assert_eq!(
+            gate.judge(&waf, later, later + 1, true, 0.5),
+            Verdict::RowsFault
+        );
+        assert_eq!(gate.allowance(later + 1), Allowance::Open);
+        // A slow-down is never pinned on a row.
+        let slow = Outcome::SlowDown {
+            status: 429,
+            retry_after: None,
+        };
+        assert!(matches!(
+            gate.judge(&slow, later, later + 2, true, 0.5),
+            Verdict::Observed { .. }
+        ));
     }
 
     #[test]

@@ -1,26 +1,37 @@
-//! One visitor's claimed rows, from check to decision: which rows are set aside, which requests
-//! carry the rest, and what the answer means for each row. Pure, so every branch is unit-tested.
+//! One visitor's claimed rows, from check to requests: which rows are set aside, and which parts
+//! carry the rest. Pure, so every branch is unit-tested.
+//!
+//! A part is a run of consecutive rows merged into one request (newest value wins), or a single
+//! row too large for one request, split into several. Parts never cut through a merge: so when
+//! Target takes the first parts and refuses a later one, the rows it took are whole and older than
+//! every row it did not, and sending the rest again row by row can never put an older value after
+//! a newer one (docs/delivery.md, "Splitting along rows").
 
-use super::{decide, problem_decision};
-use crate::config::RetrySettings;
-use crate::outbox::{ClaimedRow, Decision, RowResult};
-use crate::target::{Endpoint, Outcome, PreparedRequest, ProfileUpdate, prepare};
+use super::problem_decision;
+use crate::outbox::{ClaimedRow, RowResult};
+use crate::target::{Endpoint, PreparedRequest, ProfileUpdate, RowProblem, prepare};
 
 /// What to send for one group, and the rows it carries.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Rows that passed the checks, oldest first; the requests carry all of them.
-    pub rows: Vec<ClaimedRow>,
+    /// The rows that passed the checks, oldest first, in the parts that carry them.
+    pub parts: Vec<Part>,
     /// Rows that break Target's rules: already decided, never sent.
     pub set_aside: Vec<RowResult>,
+}
+
+/// Consecutive rows and the requests that carry them: one request for a merge of rows, one or
+/// more for a single row.
+#[derive(Clone, Debug)]
+pub struct Part {
+    pub rows: Vec<ClaimedRow>,
     pub requests: Vec<PreparedRequest>,
 }
 
 impl Plan {
-    /// Checks every row, merges the good ones (newest value wins) and builds their requests.
+    /// Checks every row, then merges the good ones into as few parts as fit Target's size limit.
     pub fn new(group: Vec<ClaimedRow>, endpoint: &Endpoint) -> Plan {
-        let mut rows = Vec::with_capacity(group.len());
-        let mut updates = Vec::with_capacity(group.len());
+        let mut checked = Vec::with_capacity(group.len());
         let mut set_aside = Vec::new();
         for row in group {
             match ProfileUpdate::from_row(
@@ -28,88 +39,91 @@ impl Plan {
                 row.mbox_3rd_party_id.as_deref(),
                 &row.attributes,
             ) {
-                Ok(update) => {
-                    updates.push(update);
-                    rows.push(row);
-                }
-                Err(problem) => {
-                    tracing::warn!(row = row.id, reason = %problem, "row set aside as failed before sending");
-                    set_aside.push(RowResult {
-                        id: row.id,
-                        requests: 0,
-                        decision: problem_decision(&problem, row.attempts),
-                    });
-                }
+                Ok(update) => checked.push((row, update)),
+                Err(problem) => set_aside.push(set_aside_row(&row, &problem)),
             }
         }
-        let requests = match ProfileUpdate::merge(updates).map(|update| prepare(endpoint, &update))
-        {
-            Some(Ok(requests)) => requests,
-            Some(Err(problem)) => {
+        let mut parts = Vec::new();
+        for run in runs(checked, endpoint) {
+            match part(run, endpoint) {
+                Ok(part) => parts.push(part),
                 // Cannot happen within Target's per-row limits; if it does, no row is lost.
-                set_aside.extend(rows.drain(..).map(|row| RowResult {
-                    id: row.id,
-                    requests: 0,
-                    decision: problem_decision(&problem, row.attempts),
-                }));
-                Vec::new()
+                Err((rows, problem)) => {
+                    set_aside.extend(rows.iter().map(|row| set_aside_row(row, &problem)))
+                }
             }
-            None => Vec::new(),
-        };
-        Plan {
-            rows,
-            set_aside,
-            requests,
         }
+        Plan { parts, set_aside }
     }
 
-    /// Decides every row of the plan. `outcome` is the answer to the last request sent (`None`
-    /// when nothing was sent, or its answer never came), `sent` how many requests went out.
-    pub fn settle(
-        self,
-        outcome: Option<&Outcome>,
-        sent: u32,
-        retry: &RetrySettings,
-        now_ms: i64,
-        jitter: f64,
-    ) -> Vec<RowResult> {
-        let combined = self.rows.len() > 1;
-        let mut results = self.set_aside;
-        let ids: Vec<String> = self.rows.iter().map(|r| r.id.to_string()).collect();
-        for row in self.rows {
-            let decision = match outcome {
-                None => Decision::HandBack,
-                Some(Outcome::Rejected { status, .. }) if combined => Decision::SendAlone {
-                    status: Some(*status),
-                    error: format!(
-                        "Target refused an update combining rows {}; each is now sent on its own. {}",
-                        ids.join(", "),
-                        outcome.map(Outcome::describe).unwrap_or_default()
-                    ),
-                },
-                Some(outcome) => decide(outcome, row.attempts, retry, now_ms, jitter),
-            };
-            if let Decision::Failed { reason, .. } = &decision {
-                tracing::warn!(row = row.id, reason = %reason, "row set aside as failed");
-            }
-            results.push(RowResult {
-                id: row.id,
-                requests: sent,
-                decision,
-            });
-        }
-        results
+    /// Requests for the whole plan.
+    pub fn calls(&self) -> usize {
+        self.parts.iter().map(|p| p.requests.len()).sum()
     }
+
+    /// The plan's rows, oldest first, set-aside rows excepted.
+    pub fn rows(&self) -> impl Iterator<Item = &ClaimedRow> {
+        self.parts.iter().flat_map(|p| p.rows.iter())
+    }
+}
+
+fn set_aside_row(row: &ClaimedRow, problem: &RowProblem) -> RowResult {
+    tracing::warn!(row = row.id, reason = %problem, "row set aside as failed before sending");
+    RowResult {
+        id: row.id,
+        requests: 0,
+        decision: problem_decision(problem, row.attempts),
+    }
+}
+
+type Checked = (ClaimedRow, ProfileUpdate);
+
+/// Cuts the checked rows into runs whose merge fits one request, oldest first. A row that does not
+/// fit one request even alone is a run of its own. The usual case, everything fitting at once,
+/// costs one merge.
+fn runs(checked: Vec<Checked>, endpoint: &Endpoint) -> Vec<Vec<Checked>> {
+    if checked.len() <= 1 || fits_one_request(checked.iter().map(|c| &c.1), endpoint) {
+        return vec![checked];
+    }
+    let mut runs: Vec<Vec<Checked>> = Vec::new();
+    let mut current: Vec<Checked> = Vec::new();
+    for next in checked {
+        let fits = current.is_empty()
+            || fits_one_request(current.iter().map(|c| &c.1).chain([&next.1]), endpoint);
+        if !fits {
+            runs.push(std::mem::take(&mut current));
+        }
+        current.push(next);
+    }
+    runs.push(current);
+    runs
+}
+
+fn fits_one_request<'a>(
+    updates: impl Iterator<Item = &'a ProfileUpdate>,
+    endpoint: &Endpoint,
+) -> bool {
+    ProfileUpdate::merge(updates.cloned())
+        .map(|update| matches!(prepare(endpoint, &update), Ok(requests) if requests.len() <= 1))
+        .unwrap_or(true)
+}
+
+fn part(run: Vec<Checked>, endpoint: &Endpoint) -> Result<Part, (Vec<ClaimedRow>, RowProblem)> {
+    let (rows, updates): (Vec<ClaimedRow>, Vec<ProfileUpdate>) = run.into_iter().unzip();
+    let requests = match ProfileUpdate::merge(updates).map(|u| prepare(endpoint, &u)) {
+        Some(Ok(requests)) => requests,
+        Some(Err(problem)) => return Err((rows, problem)),
+        None => Vec::new(),
+    };
+    Ok(Part { rows, requests })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Method;
-    use std::num::NonZeroU32;
-    use std::time::Duration;
 
-    fn row(id: i64, attributes: &str) -> ClaimedRow {
+    pub(crate) fn row(id: i64, attributes: &str) -> ClaimedRow {
         ClaimedRow {
             id,
             mbox_pc: Some("1-1.01_00".into()),
@@ -119,7 +133,7 @@ mod tests {
         }
     }
 
-    fn endpoint() -> Endpoint {
+    pub(crate) fn endpoint() -> Endpoint {
         let base = url::Url::parse("http://127.0.0.1:9").map_err(|e| e.to_string());
         let Ok(base) = base else {
             panic!("bad test URL")
@@ -127,13 +141,10 @@ mod tests {
         Endpoint::new(&base, "acme", Method::Get)
     }
 
-    fn retry() -> RetrySettings {
-        RetrySettings {
-            initial_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
-            max_attempts: NonZeroU32::MIN.saturating_add(4),
-            max_retry_after: Duration::from_secs(60),
-        }
+    /// A row with one attribute `name` whose value is `len` letters.
+    fn big_row(id: i64, name: &str, len: usize) -> ClaimedRow {
+        let value = "x".repeat(len);
+        row(id, &format!(r#"{{"{name}":"{value}"}}"#))
     }
 
     #[test]
@@ -146,73 +157,59 @@ mod tests {
             ],
             &endpoint(),
         );
-        assert_eq!(plan.rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(plan.rows().map(|r| r.id).collect::<Vec<_>>(), [1, 3]);
         assert_eq!(plan.set_aside.len(), 1);
-        assert_eq!(plan.requests.len(), 1);
+        assert_eq!((plan.parts.len(), plan.calls()), (1, 1));
+        let url = &plan.parts[0].requests[0].url;
         assert!(
-            plan.requests[0]
-                .url
-                .ends_with("?mboxPC=1-1.01_00&profile.a=1&profile.tier=gold"),
-            "{}",
-            plan.requests[0].url
+            url.ends_with("?mboxPC=1-1.01_00&profile.a=1&profile.tier=gold"),
+            "{url}"
         );
-        let results = plan.settle(
-            Some(&Outcome::Delivered { status: 200 }),
-            1,
-            &retry(),
-            0,
-            0.5,
-        );
-        let delivered = results
-            .iter()
-            .filter(|r| matches!(r.decision, Decision::Delivered { .. }))
-            .count();
-        assert_eq!((results.len(), delivered), (3, 2));
     }
 
     #[test]
-    fn a_refused_combined_update_sends_each_row_alone_without_counting_attempts() {
+    fn a_merge_too_large_for_one_request_is_cut_between_rows_never_through_one() {
+        // 40 rows of 250 letters, each under its own name: about 10 KB merged, past the 8 KB of a
+        // GET, so the merge needs two requests.
+        let rows: Vec<ClaimedRow> = (1..=40)
+            .map(|id| big_row(id, &format!("a{id:02}"), 250))
+            .collect();
+        let plan = Plan::new(rows, &endpoint());
+        assert!(plan.parts.len() >= 2, "{} parts", plan.parts.len());
+        let mut next = 1;
+        for part in &plan.parts {
+            assert_eq!(part.requests.len(), 1, "a merge of rows is one request");
+            for row in &part.rows {
+                assert_eq!(row.id, next, "parts keep the rows in order");
+                next += 1;
+            }
+        }
+        assert_eq!(next, 41, "every row is in a part");
+    }
+
+    #[test]
+    fn a_row_too_large_for_one_request_is_a_part_of_its_own_with_several_requests() {
+        let huge: String = (0..40)
+            .map(|n| format!(r#""b{n:02}":"{}""#, "y".repeat(250)))
+            .collect::<Vec<_>>()
+            .join(",");
         let plan = Plan::new(
-            vec![row(1, r#"{"a":"1"}"#), row(2, r#"{"b":"2"}"#)],
+            vec![
+                row(1, r#"{"tier":"silver"}"#),
+                row(2, &format!("{{{huge}}}")),
+                row(3, r#"{"tier":"gold"}"#),
+            ],
             &endpoint(),
         );
-        let refused = Outcome::Rejected {
-            status: 400,
-            reason: "bad".into(),
-        };
-        for result in plan.settle(Some(&refused), 1, &retry(), 0, 0.5) {
-            assert!(
-                matches!(
-                    result.decision,
-                    Decision::SendAlone {
-                        status: Some(400),
-                        ..
-                    }
-                ),
-                "{result:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_refused_single_row_counts_an_attempt_and_an_unsent_plan_is_handed_back() {
-        let refused = Outcome::Rejected {
-            status: 400,
-            reason: "bad".into(),
-        };
-        let alone = Plan::new(vec![row(1, r#"{"a":"1"}"#)], &endpoint()).settle(
-            Some(&refused),
-            1,
-            &retry(),
-            0,
-            0.5,
-        );
-        assert!(matches!(
-            alone[0].decision,
-            Decision::Retry { attempts: 1, .. }
-        ));
-        let unsent =
-            Plan::new(vec![row(1, r#"{"a":"1"}"#)], &endpoint()).settle(None, 0, &retry(), 0, 0.5);
-        assert_eq!(unsent[0].decision, Decision::HandBack);
+        let shape: Vec<(Vec<i64>, usize)> = plan
+            .parts
+            .iter()
+            .map(|p| (p.rows.iter().map(|r| r.id).collect(), p.requests.len()))
+            .collect();
+        assert_eq!(shape.len(), 3, "{shape:?}");
+        assert_eq!(shape[0], (vec![1], 1));
+        assert_eq!(shape[1].0, vec![2]);
+        assert!(shape[1].1 >= 2, "{shape:?}");
+        assert_eq!(shape[2], (vec![3], 1));
     }
 }

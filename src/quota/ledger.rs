@@ -1,10 +1,15 @@
 //! The quota ledger in SQLite: calls are reserved before they are sent, in the same transaction
 //! that checks the window, and unused reservations are given back when the batch is recorded.
 //!
+//! A reservation is booked in the minute after the one it is made in, and its calls may go out
+//! only until that minute ends ([`booking`]): so every call is counted in a minute no earlier
+//! than the one it was sent in, however long it waited for its turn. The reservation is written
+//! with `synchronous = FULL`, so a power cut cannot lose a booking whose calls went out.
+//!
 //! A crash between reserving and recording leaves the reservation counted: the ledger may
 //! undercount what is left, never overcount it.
 
-use super::window::{bucket_of, first_bucket_in_window, next_free_at};
+use super::window::{booking, first_bucket_in_window, free_at, next_free_at};
 use sqlx::{SqliteConnection, SqlitePool};
 
 /// Calls reserved in one bucket.
@@ -12,6 +17,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 pub struct Reservation {
     pub bucket: i64,
     pub calls: i64,
+    /// The reserved calls may be sent until this time (timeline ms), and not after.
+    pub send_by: i64,
 }
 
 /// The window as it stands.
@@ -37,9 +44,35 @@ pub async fn reserve(
     wanted: i64,
     limit: i64,
 ) -> sqlx::Result<Reservation> {
-    let bucket = bucket_of(now_ms);
+    let (bucket, send_by) = booking(now_ms);
     let first = first_bucket_in_window(now_ms);
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut conn = pool.acquire().await?;
+    // Outside the transaction, where SQLite allows the change; only this connection's next
+    // commits wait for the disk, and the setting is put back below.
+    sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut *conn)
+        .await?;
+    let reserved = book(&mut conn, wanted, limit, bucket, first).await;
+    let restored = sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut *conn)
+        .await;
+    let calls = reserved?;
+    restored?;
+    Ok(Reservation {
+        bucket,
+        calls,
+        send_by,
+    })
+}
+
+async fn book(
+    conn: &mut SqliteConnection,
+    wanted: i64,
+    limit: i64,
+    bucket: i64,
+    first: i64,
+) -> sqlx::Result<i64> {
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
     let used: i64 =
         sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM quota_ledger WHERE bucket >= ?1")
             .bind(first)
@@ -61,7 +94,7 @@ pub async fn reserve(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Reservation { bucket, calls })
+    Ok(calls)
 }
 
 /// Gives back calls reserved but not made, inside the caller's transaction.
@@ -81,14 +114,29 @@ pub async fn refund(
         .map(|_| ())
 }
 
-/// How much of the window is used at `now_ms`.
-pub async fn usage(conn: &mut SqliteConnection, now_ms: i64, limit: i64) -> sqlx::Result<Usage> {
-    let buckets: Vec<(i64, i64)> = sqlx::query_as(
+/// When `needed` calls will be free at the earliest, if not now (timeline ms). `None` also when
+/// they never can be, `needed` being past the limit.
+pub async fn free_for(
+    conn: &mut SqliteConnection,
+    now_ms: i64,
+    limit: i64,
+    needed: i64,
+) -> sqlx::Result<Option<i64>> {
+    Ok(free_at(&window(conn, now_ms).await?, limit, needed))
+}
+
+async fn window(conn: &mut SqliteConnection, now_ms: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
         "SELECT bucket, calls FROM quota_ledger WHERE bucket >= ?1 AND calls > 0 ORDER BY bucket",
     )
     .bind(first_bucket_in_window(now_ms))
     .fetch_all(conn)
-    .await?;
+    .await
+}
+
+/// How much of the window is used at `now_ms`.
+pub async fn usage(conn: &mut SqliteConnection, now_ms: i64, limit: i64) -> sqlx::Result<Usage> {
+    let buckets = window(conn, now_ms).await?;
     let used = buckets.iter().map(|(_, calls)| calls).sum();
     Ok(Usage {
         used,

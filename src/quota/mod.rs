@@ -3,7 +3,8 @@
 mod ledger;
 mod window;
 
-pub use ledger::{Reservation, Usage, refund, reserve, usage};
+pub use ledger::{Reservation, Usage, free_for, refund, reserve, usage};
 pub use window::{
-    BUCKET_MS, WINDOW_BUCKETS, bucket_of, first_bucket_in_window, leaves_window_at, next_free_at,
+    BUCKET_MS, WINDOW_BUCKETS, booking, bucket_of, first_bucket_in_window, free_at,
+    leaves_window_at, next_free_at,
 };

@@ -115,6 +115,8 @@ struct State {
     token: Option<String>,
     /// When set, each request gets this reply with this probability instead of the usual one.
     chaos: Option<(f64, Reply)>,
+    /// Requests whose query or body contains the text get the reply, always.
+    poison: Vec<(String, Reply)>,
     received: Vec<Received>,
 }
 
@@ -194,6 +196,16 @@ impl FakeTarget {
     /// Gives `fault` instead of the usual answer to a random share `chance` of requests.
     pub fn chaos(&self, chance: f64, fault: Reply) {
         self.state.lock().expect("fake state").chaos = Some((chance, fault));
+    }
+
+    /// Always answers `reply` to requests whose query or body contains `needle` (a WAF that
+    /// refuses one value, a value that breaks the server), whatever the script says.
+    pub fn answer_when(&self, needle: &str, reply: Reply) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .poison
+            .push((needle.to_owned(), reply));
     }
 
     /// Answers 401 to any request that does not carry this bearer token.
@@ -295,7 +307,15 @@ async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
             Some((chance, fault)) if rand::random::<f64>() < *chance => fault.clone(),
             _ => state.default.clone().unwrap_or_else(Reply::ok),
         };
-        let reply = state.script.pop_front().unwrap_or(fallback);
+        let poisoned = state
+            .poison
+            .iter()
+            .find(|(needle, _)| received.query.contains(needle) || received.body.contains(needle))
+            .map(|(_, reply)| reply.clone());
+        let reply = match poisoned {
+            Some(reply) => reply,
+            None => state.script.pop_front().unwrap_or(fallback),
+        };
         state.received.push(Received {
             acknowledged: reply.acknowledges(),
             ..received

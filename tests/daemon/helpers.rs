@@ -253,6 +253,8 @@ pub async fn build_deliverer(
 ) -> Deliverer {
     let saved = state::saved_anchor(pool).await.expect("state reads");
     let timeline = Timeline::resume(clock.clone(), saved.as_ref());
+    // As `run` starts: a slow-down pause the last run kept is carried over.
+    let slow_down_until = state::saved_slow_down(pool).await.expect("state reads");
     state::started(pool, &timeline).await.expect("state writes");
     let token = settings
         .target
@@ -262,7 +264,11 @@ pub async fn build_deliverer(
     let client = TargetClient::new(settings.target.timeout, 8, token).expect("client builds");
     let base = url::Url::parse(base_url).expect("base url");
     let endpoint = Endpoint::new(&base, "acme", settings.target.method);
-    Deliverer::new(pool.clone(), client, endpoint, settings, timeline)
+    let deliverer = Deliverer::new(pool.clone(), client, endpoint, settings, timeline);
+    if let Some(until) = slow_down_until {
+        deliverer.resume_requested_pause(until);
+    }
+    deliverer
 }
 
 pub async fn row_view(pool: &SqlitePool, id: i64) -> RowView {

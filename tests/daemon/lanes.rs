@@ -35,7 +35,7 @@ async fn two_lanes_overlap_batches_within_the_concurrency_limit_and_keep_each_vi
         .await;
         stop.cancel();
     };
-    tokio::join!(app.deliverer.run(&stop, || {}), drained);
+    tokio::join!(app.deliverer.run(&stop), drained);
 
     let most = app.target.most_at_once();
     assert!(most <= 4, "{most} requests were in flight at once");

@@ -18,5 +18,7 @@ mod ordering;
 mod processes;
 mod producer;
 mod producers;
+mod promises;
 mod quota;
 mod service;
+mod watchdog;

@@ -1,44 +1,68 @@
-//! Sending a round's plans: the ones the quota allows, `workers.concurrency` requests at a time
-//! across both lanes, each request after the gate and the rate limit, within the shutdown deadline.
+//! Sending a round's plans: as many parts as the quota reserved, `workers.concurrency` requests
+//! at a time across both lanes, each request after the gate and the rate limit, before its
+//! booking's minute ends and within the shutdown deadline.
 
 use super::*;
 
 /// What became of one request.
 enum Attempt {
-    Answered(Outcome),
-    /// Held back: shutdown, or the gate closed before its turn.
+    Answered(Outcome, Verdict),
+    /// Held back: shutdown, the gate closed before its turn, or its booking's minute ended.
     Held,
     /// Sent, but the answer did not come before the shutdown deadline.
     Unanswered,
 }
 
+/// A plan and how many of its leading parts the quota reserved calls for.
+pub(super) struct Sendable {
+    pub plan: Plan,
+    pub parts: usize,
+}
+
+/// Splits a round's plans by what `calls` reserved calls cover, plans in claim order: each plan
+/// gets as many of its leading parts as fit in what is left. Plans none of whose parts fit are
+/// returned apart, with the calls their first part needs.
+pub(super) fn share_calls(plans: Vec<Plan>, calls: i64) -> (Vec<Sendable>, Vec<(Plan, i64)>) {
+    let mut left = calls;
+    let mut sendable = Vec::with_capacity(plans.len());
+    let mut waiting = Vec::new();
+    for plan in plans {
+        let mut parts = 0;
+        for part in &plan.parts {
+            let needed = i64::try_from(part.requests.len()).unwrap_or(i64::MAX);
+            if needed > left {
+                break;
+            }
+            left -= needed;
+            parts += 1;
+        }
+        match plan.parts.first() {
+            Some(first) if parts == 0 => {
+                let needed = i64::try_from(first.requests.len()).unwrap_or(i64::MAX);
+                waiting.push((plan, needed));
+            }
+            _ => sendable.push(Sendable { plan, parts }),
+        }
+    }
+    (sendable, waiting)
+}
+
 impl Deliverer {
-    /// Sends the plans that fit in `allowed` calls, `workers.concurrency` at a time, and hands
-    /// back the rest. Returns every row's result and the number of requests made.
+    /// Sends the sendable parts, `workers.concurrency` requests at a time. Returns every row's
+    /// result and the number of requests made.
     pub(super) async fn send_plans(
         &self,
-        plans: Vec<Plan>,
-        allowed: i64,
+        plans: Vec<Sendable>,
+        send_by: i64,
         stop: &CancellationToken,
     ) -> (Vec<RowResult>, i64) {
-        let mut results = Vec::new();
-        let mut to_send = Vec::with_capacity(plans.len());
-        let mut left = allowed;
-        for plan in plans {
-            let calls = i64::try_from(plan.requests.len()).unwrap_or(i64::MAX);
-            if calls <= left {
-                left -= calls;
-                to_send.push(plan);
-            } else {
-                results.extend(plan.settle(None, 0, &self.retry, self.timeline.now_ms(), 0.0));
-            }
-        }
         let concurrency = usize::try_from(self.workers.concurrency.get()).unwrap_or(1);
-        let sent: Vec<(Vec<RowResult>, u32)> = futures_util::stream::iter(to_send)
-            .map(|plan| self.send_plan(plan, stop))
+        let sent: Vec<(Vec<RowResult>, u32)> = futures_util::stream::iter(plans)
+            .map(|sendable| self.send_plan(sendable, send_by, stop))
             .buffer_unordered(concurrency)
             .collect()
             .await;
+        let mut results = Vec::new();
         let mut requests = 0;
         for (plan_results, count) in sent {
             requests += i64::from(count);
@@ -47,45 +71,83 @@ impl Deliverer {
         (results, requests)
     }
 
-    /// Sends one plan's requests in order, stopping at the first not delivered.
-    async fn send_plan(&self, plan: Plan, stop: &CancellationToken) -> (Vec<RowResult>, u32) {
-        let mut sent = 0;
-        let mut outcome = None;
-        for request in &plan.requests {
-            match self.send(request, stop).await {
-                Attempt::Answered(answer) => {
+    /// Sends one plan's parts in order, each part's requests in order, stopping at the first
+    /// request not delivered.
+    async fn send_plan(
+        &self,
+        sendable: Sendable,
+        send_by: i64,
+        stop: &CancellationToken,
+    ) -> (Vec<RowResult>, u32) {
+        let Sendable { plan, parts } = sendable;
+        let mut progress = Progress::default();
+        let mut total = 0;
+        'parts: for part in plan.parts.iter().take(parts) {
+            let ids: Vec<i64> = part.rows.iter().map(|r| r.id).collect();
+            let suspect = self.suspects.all(&ids);
+            let mut sent = 0;
+            for request in &part.requests {
+                let attempt = self.send(request, send_by, suspect, stop).await;
+                if !matches!(attempt, Attempt::Held) {
                     sent += 1;
-                    let delivered = matches!(answer, Outcome::Delivered { .. });
-                    outcome = Some(answer);
-                    if !delivered {
-                        break;
+                }
+                match attempt {
+                    Attempt::Answered(Outcome::Delivered { status }, _) => {
+                        progress.delivered_status = status;
+                    }
+                    Attempt::Answered(outcome, verdict) => {
+                        if matches!(
+                            verdict,
+                            Verdict::Observed {
+                                closed_open_gate: true,
+                                ..
+                            }
+                        ) {
+                            self.suspects.add(&ids);
+                        }
+                        if verdict == Verdict::RowsFault {
+                            progress.strikes = self.suspects.strike(&ids);
+                        }
+                        progress.stopped_by = Some(outcome);
+                        progress.stopped_requests = sent;
+                        total += sent;
+                        break 'parts;
+                    }
+                    Attempt::Held | Attempt::Unanswered => {
+                        progress.stopped_requests = sent;
+                        total += sent;
+                        break 'parts;
                     }
                 }
-                // Part of the update may have gone out; all of it is sent again later.
-                Attempt::Held => {
-                    outcome = None;
-                    break;
-                }
-                Attempt::Unanswered => {
-                    sent += 1;
-                    outcome = None;
-                    break;
-                }
             }
+            total += sent;
+            progress.delivered_parts += 1;
+            self.suspects.forget(ids);
         }
         let results = plan.settle(
-            outcome.as_ref(),
-            sent,
+            &progress,
             &self.retry,
             self.timeline.now_ms(),
             rand::random(),
         );
-        (results, sent)
+        if progress.strikes > 0 {
+            let failed = results
+                .iter()
+                .filter(|r| matches!(r.decision, Decision::Failed { .. }));
+            self.suspects.forget(failed.map(|r| r.id));
+        }
+        (results, total)
     }
 
     /// Sends one request once the gate, a free place among the requests in flight and the rate
-    /// limit allow it.
-    async fn send(&self, request: &PreparedRequest, stop: &CancellationToken) -> Attempt {
+    /// limit allow it, if its booking's minute has not ended by then.
+    async fn send(
+        &self,
+        request: &PreparedRequest,
+        send_by: i64,
+        suspect: bool,
+        stop: &CancellationToken,
+    ) -> Attempt {
         if !self.may_send(stop) {
             return Attempt::Held;
         }
@@ -101,8 +163,10 @@ impl Deliverer {
             () = self.limiter.until_ready() => {}
             () = stop.cancelled() => return Attempt::Held,
         }
-        // The gate may have closed while this request waited its turn.
-        if !self.may_send(stop) {
+        // The gate may have closed while this request waited its turn; and a call sent after its
+        // booking's minute would be counted in a minute earlier than its own.
+        let sent_at = self.timeline.now_ms();
+        if !self.may_send(stop) || sent_at >= send_by {
             return Attempt::Held;
         }
         let deadline = async {
@@ -113,11 +177,25 @@ impl Deliverer {
         let outcome = tokio::select! {
             outcome = self.client.send(request) => outcome,
             () = deadline => return Attempt::Unanswered,
+            () = self.beat_while_waiting() => return Attempt::Unanswered,
         };
+        self.heartbeat.beat();
         self.metrics.observe_request(&outcome, started.elapsed());
         self.crash_point(CrashPoint::AfterSend);
-        self.observe(&outcome);
-        Attempt::Answered(outcome)
+        let verdict = self.judge(&outcome, sent_at, suspect);
+        Attempt::Answered(outcome, verdict)
+    }
+
+    /// Beats the heartbeat every second while an answer may still legitimately come (within
+    /// `target.timeout`, and a second's grace), then waits forever: the client's own timeout ends
+    /// the request first, unless something is stuck, and then the beats have stopped.
+    async fn beat_while_waiting(&self) {
+        let limit = Instant::now() + self.request_timeout + Duration::from_secs(1);
+        while Instant::now() < limit {
+            self.heartbeat.beat();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        std::future::pending::<()>().await;
     }
 
     /// Neither shutting down nor paused.
