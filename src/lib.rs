@@ -13,8 +13,10 @@
 //!   `request` builds percent-encoded requests, split to fit the size limit; `client` sends them;
 //!   `outcome` classifies every answer in one function; `sandbox` is a local stand-in for trying
 //!   the daemon.
-//! - [`delivery`]: the loop. `deliverer` exposes one unit of work (`run_once`: claim, send, record
-//!   one batch); beside it `deliverer/lanes` runs the loop in two lanes so that one batch is
+//! - [`delivery`]: the loop and its two seams: the `store` (every read and write delivery makes to
+//!   the database: claim, reserve, record) and the `sender` (client, rate limit, gate: one request
+//!   at a time). `deliverer` joins them and exposes one unit of work (`run_once`: claim, send,
+//!   record one batch), the same step `run` repeats and the simulation drives; beside it `deliverer/lanes` runs the loop in two lanes so that one batch is
 //!   claimed or recorded while another's requests are out, `deliverer/sending` sends the parts the
 //!   quota reserved calls for, and `deliverer/visible` records a round with the visible state.
 //!   `group` checks one visitor's rows and merges them into parts cut between rows; `settle`

@@ -6,32 +6,28 @@
 //! database nor a batch for its slowest request. The lanes share one limit on requests in flight
 //! (`workers.concurrency`) and take turns at the database's write lock.
 
-use super::{
-    Allowance, CrashPlan, CrashPoint, Gate, Heartbeat, PauseReason, Plan, Progress, Suspects,
-    Verdict,
-};
+use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Sender, Store};
 use crate::clock::Timeline;
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
 use crate::metrics::Metrics;
-use crate::outbox::{self, Decision, RowResult};
+use crate::outbox::{Decision, RowResult};
 use crate::quota::{self, Reservation};
 use crate::state::{self, Snapshot};
-use crate::target::{Endpoint, Outcome, PreparedRequest, TargetClient};
+use crate::target::{Endpoint, TargetClient};
 use futures_util::StreamExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, RwLock, Semaphore};
+use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
 
-/// How often an idle or paused daemon refreshes its visible state.
 mod lanes;
 mod sending;
 mod visible;
 
+/// How often an idle or paused daemon refreshes its visible state.
 const IDLE_STATE_EVERY_MS: i64 = 1_000;
 
 /// What one batch did.
@@ -51,42 +47,30 @@ pub struct BatchReport {
     pub quota_spent: bool,
 }
 
-/// Everything delivery needs, passed in rather than global.
+/// The loop: joins the store (the database) and the sender (the network), round after round.
+/// Everything is passed in rather than global.
 pub struct Deliverer {
-    pool: SqlitePool,
-    client: TargetClient,
+    store: Store,
+    sender: Sender,
     endpoint: Endpoint,
-    limiter: DefaultDirectRateLimiter,
     timeline: Timeline,
     retry: RetrySettings,
     workers: WorkerSettings,
     quota: QuotaSettings,
-    gate: Mutex<Gate>,
     quota_spent: AtomicBool,
     state_saved_at: AtomicI64,
     metrics: Arc<Metrics>,
-    crash: Option<CrashPlan>,
+    crash: Option<Arc<CrashPlan>>,
     /// Set when rows a failed round left `in_flight` could not be handed back yet.
     release_pending: AtomicBool,
     /// Why the last round failed (a full disk, a lock held too long), for the visible state once
     /// the database takes writes again.
     round_error: Mutex<Option<String>>,
-    checkpointer: Option<WalCheckpointer>,
-    /// Requests in flight across both lanes, at most `workers.concurrency`.
-    in_flight: Semaphore,
-    /// Held by this process's write transactions, one at a time, so the lanes queue here rather
-    /// than in SQLite's busy handler, which sleeps a millisecond or more per try.
-    write_turn: tokio::sync::Mutex<()>,
     /// Read-held by every round of the loop; write-held to hand back rows after an error, which
     /// must wait for the other lane's round so as not to hand back rows it is still sending.
     rounds: RwLock<()>,
-    /// Rows whose request closed the open gate (see [`Suspects`]).
-    suspects: Suspects,
     /// The loop's sign of life for the watchdog.
     heartbeat: Arc<Heartbeat>,
-    /// How long one request may take (`target.timeout`): waiting that long for an answer is
-    /// the loop doing its job.
-    request_timeout: Duration,
 }
 
 impl Deliverer {
@@ -97,34 +81,23 @@ impl Deliverer {
         settings: &Settings,
         timeline: Timeline,
     ) -> Self {
-        let rate =
-            Quota::per_second(settings.quota.max_per_second).allow_burst(settings.quota.burst);
-        let retry = settings.retry.clone();
-        let gate = Gate::new(retry.initial_delay, retry.max_delay, retry.max_retry_after);
-        let concurrency = usize::try_from(settings.workers.concurrency.get()).unwrap_or(1);
+        let heartbeat = Arc::new(Heartbeat::default());
         Deliverer {
-            pool,
-            client,
+            store: Store::new(pool),
+            sender: Sender::new(client, settings, timeline.clone(), heartbeat.clone()),
             endpoint,
-            limiter: RateLimiter::direct(rate),
             timeline,
-            retry,
+            retry: settings.retry.clone(),
             workers: settings.workers.clone(),
             quota: settings.quota.clone(),
-            gate: Mutex::new(gate),
             quota_spent: AtomicBool::new(false),
             state_saved_at: AtomicI64::new(i64::MIN),
             metrics: Arc::default(),
             crash: None,
             release_pending: AtomicBool::new(false),
             round_error: Mutex::new(None),
-            checkpointer: None,
-            in_flight: Semaphore::new(concurrency),
-            write_turn: tokio::sync::Mutex::new(()),
             rounds: RwLock::new(()),
-            suspects: Suspects::default(),
-            heartbeat: Arc::default(),
-            request_timeout: settings.target.timeout,
+            heartbeat,
         }
     }
 
@@ -137,12 +110,14 @@ impl Deliverer {
     /// (timeline ms).
     pub fn resume_requested_pause(&self, until: i64) {
         if until > self.timeline.now_ms() {
-            self.gate().resume_requested_pause(until);
+            self.sender.gate().resume_requested_pause(until);
         }
     }
 
     /// Arms the fault suite's crash seam (see [`CrashPlan`]).
     pub fn with_crash_plan(mut self, crash: Option<CrashPlan>) -> Self {
+        let crash = crash.map(Arc::new);
+        self.sender.set_crash_plan(crash.clone());
         self.crash = crash;
         self
     }
@@ -155,6 +130,7 @@ impl Deliverer {
 
     /// Counts requests and rows into `metrics` (by default into counters nobody reads).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.sender.set_metrics(metrics.clone());
         self.metrics = metrics;
         self
     }
@@ -162,7 +138,7 @@ impl Deliverer {
     /// Wakes `checkpointer` after every recorded batch (by default, delivery's connection
     /// checkpoints the WAL itself, as SQLite does).
     pub fn with_checkpointer(mut self, checkpointer: WalCheckpointer) -> Self {
-        self.checkpointer = Some(checkpointer);
+        self.store.set_checkpointer(checkpointer);
         self
     }
 
@@ -170,7 +146,7 @@ impl Deliverer {
     pub async fn run_once(&self, stop: &CancellationToken) -> anyhow::Result<BatchReport> {
         self.heartbeat.beat();
         let now = self.timeline.now_ms();
-        let allowance = self.gate().allowance(now);
+        let allowance = self.sender.allowance();
         let limit = match allowance {
             Allowance::Open => self.batch_limit(),
             Allowance::Probe => 1,
@@ -182,12 +158,12 @@ impl Deliverer {
                 });
             }
         };
-        if !outbox::has_due(&self.pool, now).await? {
+        if !self.store.has_due(now).await? {
             self.save_idle_state(now).await?;
             return Ok(BatchReport::default());
         }
         let day_limit = i64::from(self.quota.calls_per_day.get());
-        let usage = quota::usage(&mut *self.pool.acquire().await?, now, day_limit).await?;
+        let usage = self.store.usage(now, day_limit).await?;
         if usage.left() == 0 {
             let free_at = usage.next_free_at.unwrap_or(now);
             if !self.quota_spent.swap(true, Ordering::SeqCst) {
@@ -210,10 +186,10 @@ impl Deliverer {
             tracing::info!("quota available again; delivery resumes");
         }
         let groups_wanted = u32::try_from(usage.left()).unwrap_or(u32::MAX).min(limit);
-        let groups = {
-            let _turn = self.write_turn.lock().await;
-            outbox::claim(&self.pool, now, groups_wanted, self.quota.rows_per_call()).await?
-        };
+        let groups = self
+            .store
+            .claim(now, groups_wanted, self.quota.rows_per_call())
+            .await?;
         if groups.is_empty() {
             self.save_idle_state(now).await?;
             return Ok(BatchReport::default());
@@ -226,16 +202,10 @@ impl Deliverer {
             .collect();
         let needed: usize = plans.iter().map(Plan::calls).sum();
         // Counted before anything is sent: a crash from here on leaves these calls counted.
-        let reservation = {
-            let _turn = self.write_turn.lock().await;
-            quota::reserve(
-                &self.pool,
-                now,
-                i64::try_from(needed).unwrap_or(i64::MAX),
-                day_limit,
-            )
-            .await?
-        };
+        let reservation = self
+            .store
+            .reserve(now, i64::try_from(needed).unwrap_or(i64::MAX), day_limit)
+            .await?;
         let (sendable, waiting) = sending::share_calls(plans, reservation.calls);
         let mut results = self.wait_for_quota(waiting, now, day_limit).await?;
         let (sent_results, sent) = self.send_plans(sendable, reservation.send_by, stop).await;
@@ -260,19 +230,16 @@ impl Deliverer {
         if waiting.is_empty() {
             return Ok(results);
         }
-        let mut conn = self.pool.acquire().await?;
         for (plan, needed) in waiting {
             if needed > day_limit {
                 results.extend(plan.wait_for_quota(needed, day_limit, None));
                 continue;
             }
-            results.extend(
-                match quota::free_for(&mut conn, now, day_limit, needed).await? {
-                    Some(at) => plan.wait_for_quota(needed, day_limit, Some(at)),
-                    // Free already: the other lane gave calls back meanwhile.
-                    None => plan.hand_back(),
-                },
-            );
+            results.extend(match self.store.free_for(now, day_limit, needed).await? {
+                Some(at) => plan.wait_for_quota(needed, day_limit, Some(at)),
+                // Free already: the other lane gave calls back meanwhile.
+                None => plan.hand_back(),
+            });
         }
         Ok(results)
     }
@@ -284,9 +251,7 @@ impl Deliverer {
 
     /// A new token: requests use it from now on, and a pause for a refused token ends at once.
     pub fn token_changed(&self, token: Option<Token>) {
-        self.client.set_token(token);
-        self.gate().token_changed();
-        tracing::info!("token replaced; the next request uses it");
+        self.sender.token_changed(token);
     }
 
     /// Rows (visitors) one round claims at full speed: `workers.batch_size`, but no more than the
@@ -299,39 +264,6 @@ impl Deliverer {
             .get()
             .saturating_add(self.quota.burst.get());
         self.workers.batch_size.get().min(per_second)
-    }
-
-    fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
-        // The gate holds no invariant a panic elsewhere could break; keep using it.
-        self.gate
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Shows an answer to the gate, unless it is the suspect rows' own fault, and logs when
-    /// delivery pauses or resumes.
-    fn judge(&self, outcome: &Outcome, sent_at: i64, suspect: bool) -> Verdict {
-        let mut gate = self.gate();
-        let now = self.timeline.now_ms();
-        let verdict = gate.judge(outcome, sent_at, now, suspect, rand::random());
-        match verdict {
-            Verdict::RowsFault => {
-                tracing::warn!(answer = %outcome.describe(), "a request failed again for the same rows while others get through: counted against those rows, delivery goes on");
-            }
-            Verdict::Observed { changed: false, .. } => {}
-            Verdict::Observed { changed: true, .. } => match gate.reason() {
-                Some(PauseReason::Unauthorized) => tracing::error!(
-                    answer = %outcome.describe(),
-                    "delivery paused: Target refuses the token; replace the file named by target.token_file \
-                     (it is re-read when it changes and on SIGHUP)"
-                ),
-                Some(reason) => {
-                    tracing::warn!(reason = reason.as_str(), answer = %outcome.describe(), "delivery paused")
-                }
-                None => tracing::info!("Target answers again; delivery resumed"),
-            },
-        }
-        verdict
     }
 }
 

@@ -8,7 +8,9 @@ mod gate;
 mod group;
 mod heartbeat;
 mod policy;
+mod sender;
 mod settle;
+mod store;
 mod suspects;
 
 pub use backoff::backoff;
@@ -18,5 +20,7 @@ pub use gate::{Allowance, Gate, PauseReason, Verdict};
 pub use group::{Part, Plan};
 pub use heartbeat::Heartbeat;
 pub use policy::{decide, problem_decision};
+pub use sender::{Attempt, Sender};
 pub use settle::Progress;
+pub use store::{Store, Write};
 pub use suspects::Suspects;

@@ -72,9 +72,7 @@ impl Deliverer {
                 () = backlog.notified() => {}
                 () = stop.cancelled() => return,
             }
-            while !stop.is_cancelled()
-                && self.gate().allowance(self.timeline.now_ms()) == Allowance::Open
-            {
+            while !stop.is_cancelled() && self.sender.allowance() == Allowance::Open {
                 match self.round(stop).await {
                     Ok(report) if report.claimed > 0 => log_batch(&report),
                     Ok(_) => break,
@@ -109,7 +107,7 @@ impl Deliverer {
     /// database refuses even that (a full disk), the first lane tries again before its next round.
     async fn release_after_error(&self) {
         let _no_round_in_progress = self.rounds.write().await;
-        match outbox::release_in_flight(&self.pool, self.timeline.now_ms()).await {
+        match self.store.release_in_flight(self.timeline.now_ms()).await {
             Ok(_) => self.release_pending.store(false, Ordering::SeqCst),
             Err(e) => {
                 self.release_pending.store(true, Ordering::SeqCst);

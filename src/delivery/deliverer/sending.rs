@@ -1,17 +1,10 @@
-//! Sending a round's plans: as many parts as the quota reserved, `workers.concurrency` requests
-//! at a time across both lanes, each request after the gate and the rate limit, before its
-//! booking's minute ends and within the shutdown deadline.
+//! Sending a round's plans: as many parts as the quota reserved, `workers.concurrency` plans at
+//! a time, each part's requests in order through the sender, and each plan settled into its rows'
+//! results.
 
 use super::*;
-
-/// What became of one request.
-enum Attempt {
-    Answered(Outcome, Verdict),
-    /// Held back: shutdown, the gate closed before its turn, or its booking's minute ended.
-    Held,
-    /// Sent, but the answer did not come before the shutdown deadline.
-    Unanswered,
-}
+use crate::delivery::{Attempt, Progress, Verdict};
+use crate::target::Outcome;
 
 /// A plan and how many of its leading parts the quota reserved calls for.
 pub(super) struct Sendable {
@@ -84,10 +77,10 @@ impl Deliverer {
         let mut total = 0;
         'parts: for part in plan.parts.iter().take(parts) {
             let ids: Vec<i64> = part.rows.iter().map(|r| r.id).collect();
-            let suspect = self.suspects.all(&ids);
+            let suspect = self.sender.suspects().all(&ids);
             let mut sent = 0;
             for request in &part.requests {
-                let attempt = self.send(request, send_by, suspect, stop).await;
+                let attempt = self.sender.send(request, send_by, suspect, stop).await;
                 if !matches!(attempt, Attempt::Held) {
                     sent += 1;
                 }
@@ -103,10 +96,10 @@ impl Deliverer {
                                 ..
                             }
                         ) {
-                            self.suspects.add(&ids);
+                            self.sender.suspects().add(&ids);
                         }
                         if verdict == Verdict::RowsFault {
-                            progress.strikes = self.suspects.strike(&ids);
+                            progress.strikes = self.sender.suspects().strike(&ids);
                         }
                         progress.stopped_by = Some(outcome);
                         progress.stopped_requests = sent;
@@ -122,7 +115,7 @@ impl Deliverer {
             }
             total += sent;
             progress.delivered_parts += 1;
-            self.suspects.forget(ids);
+            self.sender.suspects().forget(ids);
         }
         let results = plan.settle(
             &progress,
@@ -134,76 +127,8 @@ impl Deliverer {
             let failed = results
                 .iter()
                 .filter(|r| matches!(r.decision, Decision::Failed { .. }));
-            self.suspects.forget(failed.map(|r| r.id));
+            self.sender.suspects().forget(failed.map(|r| r.id));
         }
         (results, total)
-    }
-
-    /// Sends one request once the gate, a free place among the requests in flight and the rate
-    /// limit allow it, if its booking's minute has not ended by then.
-    async fn send(
-        &self,
-        request: &PreparedRequest,
-        send_by: i64,
-        suspect: bool,
-        stop: &CancellationToken,
-    ) -> Attempt {
-        if !self.may_send(stop) {
-            return Attempt::Held;
-        }
-        let _place = tokio::select! {
-            place = self.in_flight.acquire() => match place {
-                Ok(place) => place,
-                // Never closed; if it were, hand the row back rather than send unbounded.
-                Err(_) => return Attempt::Held,
-            },
-            () = stop.cancelled() => return Attempt::Held,
-        };
-        tokio::select! {
-            () = self.limiter.until_ready() => {}
-            () = stop.cancelled() => return Attempt::Held,
-        }
-        // The gate may have closed while this request waited its turn; and a call sent after its
-        // booking's minute would be counted in a minute earlier than its own.
-        let sent_at = self.timeline.now_ms();
-        if !self.may_send(stop) || sent_at >= send_by {
-            return Attempt::Held;
-        }
-        let deadline = async {
-            stop.cancelled().await;
-            tokio::time::sleep(self.workers.shutdown_deadline).await;
-        };
-        let started = Instant::now();
-        let outcome = tokio::select! {
-            outcome = self.client.send(request) => outcome,
-            () = deadline => return Attempt::Unanswered,
-            () = self.beat_while_waiting() => return Attempt::Unanswered,
-        };
-        self.heartbeat.beat();
-        self.metrics.observe_request(&outcome, started.elapsed());
-        self.crash_point(CrashPoint::AfterSend);
-        let verdict = self.judge(&outcome, sent_at, suspect);
-        Attempt::Answered(outcome, verdict)
-    }
-
-    /// Beats the heartbeat every second while an answer may still legitimately come (within
-    /// `target.timeout`, and a second's grace), then waits forever: the client's own timeout ends
-    /// the request first, unless something is stuck, and then the beats have stopped.
-    async fn beat_while_waiting(&self) {
-        let limit = Instant::now() + self.request_timeout + Duration::from_secs(1);
-        while Instant::now() < limit {
-            self.heartbeat.beat();
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        std::future::pending::<()>().await;
-    }
-
-    /// Neither shutting down nor paused.
-    fn may_send(&self, stop: &CancellationToken) -> bool {
-        !stop.is_cancelled()
-            && !matches!(
-                self.gate().allowance(self.timeline.now_ms()),
-                Allowance::Wait(_)
-            )
     }
 }

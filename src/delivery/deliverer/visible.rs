@@ -21,16 +21,13 @@ impl Deliverer {
             Decision::Failed { reason, .. } => Some(format!("row {} failed: {reason}", r.id)),
             Decision::Delivered { .. } | Decision::HandBack => None,
         });
-        let _turn = self.write_turn.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        outbox::record(&mut tx, results, now).await?;
-        quota::refund(&mut tx, reservation, reservation.calls - sent).await?;
-        self.save_state(&mut tx, now, report.delivered > 0, error)
+        let mut write = self.store.write().await?;
+        crate::outbox::record(&mut write.tx, results, now).await?;
+        quota::refund(&mut write.tx, reservation, reservation.calls - sent).await?;
+        self.save_state(&mut write.tx, now, report.delivered > 0, error)
             .await?;
-        tx.commit().await?;
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.batch_written();
-        }
+        write.commit().await?;
+        self.store.batch_written();
         self.metrics.rows_recorded(report.delivered, report.failed);
         Ok(())
     }
@@ -40,10 +37,9 @@ impl Deliverer {
         if now.saturating_sub(self.state_saved_at.load(Ordering::SeqCst)) < IDLE_STATE_EVERY_MS {
             return Ok(());
         }
-        let _turn = self.write_turn.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        self.save_state(&mut tx, now, false, None).await?;
-        tx.commit().await?;
+        let mut write = self.store.write().await?;
+        self.save_state(&mut write.tx, now, false, None).await?;
+        write.commit().await?;
         Ok(())
     }
 
@@ -57,7 +53,7 @@ impl Deliverer {
         let usage = quota::usage(tx, now, i64::from(self.quota.calls_per_day.get())).await?;
         let error = error.or_else(|| self.round_error.lock().ok().and_then(|mut e| e.take()));
         let (circuit, gate_reason, gate_until) = {
-            let gate = self.gate();
+            let gate = self.sender.gate();
             (
                 gate.circuit(now),
                 gate.reason().filter(|_| gate.circuit(now) != "closed"),

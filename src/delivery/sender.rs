@@ -1,0 +1,201 @@
+//! The sender: one request at a time through the gate, a place among the requests in flight, the
+//! rate limit and the client, and what the gate makes of each answer. It never touches the
+//! database; the store ([`super::Store`]) never touches the network; the loop
+//! ([`super::Deliverer`]) joins the two.
+
+use super::{Allowance, CrashPlan, CrashPoint, Gate, Heartbeat, PauseReason, Suspects, Verdict};
+use crate::clock::Timeline;
+use crate::config::{Settings, Token};
+use crate::metrics::Metrics;
+use crate::target::{Outcome, PreparedRequest, TargetClient};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// What became of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Answered(Outcome, Verdict),
+    /// Held back: shutdown, the gate closed before its turn, or its booking's minute ended.
+    Held,
+    /// Sent, but the answer did not come before the shutdown deadline.
+    Unanswered,
+}
+
+/// The client and everything that decides when a request may go.
+pub struct Sender {
+    client: TargetClient,
+    limiter: DefaultDirectRateLimiter,
+    gate: Mutex<Gate>,
+    /// Requests in flight across both lanes, at most `workers.concurrency`.
+    in_flight: Semaphore,
+    /// Rows whose request closed the open gate (see [`Suspects`]).
+    suspects: Suspects,
+    timeline: Timeline,
+    heartbeat: Arc<Heartbeat>,
+    metrics: Arc<Metrics>,
+    crash: Option<Arc<CrashPlan>>,
+    /// How long one request may take (`target.timeout`): waiting that long for an answer is
+    /// the loop doing its job.
+    request_timeout: Duration,
+    shutdown_deadline: Duration,
+}
+
+impl Sender {
+    pub fn new(
+        client: TargetClient,
+        settings: &Settings,
+        timeline: Timeline,
+        heartbeat: Arc<Heartbeat>,
+    ) -> Sender {
+        let rate =
+            Quota::per_second(settings.quota.max_per_second).allow_burst(settings.quota.burst);
+        let retry = &settings.retry;
+        let concurrency = usize::try_from(settings.workers.concurrency.get()).unwrap_or(1);
+        Sender {
+            client,
+            limiter: RateLimiter::direct(rate),
+            gate: Mutex::new(Gate::new(
+                retry.initial_delay,
+                retry.max_delay,
+                retry.max_retry_after,
+            )),
+            in_flight: Semaphore::new(concurrency),
+            suspects: Suspects::default(),
+            timeline,
+            heartbeat,
+            metrics: Arc::default(),
+            crash: None,
+            request_timeout: settings.target.timeout,
+            shutdown_deadline: settings.workers.shutdown_deadline,
+        }
+    }
+
+    pub(super) fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = metrics;
+    }
+
+    pub(super) fn set_crash_plan(&mut self, crash: Option<Arc<CrashPlan>>) {
+        self.crash = crash;
+    }
+
+    pub fn suspects(&self) -> &Suspects {
+        &self.suspects
+    }
+
+    pub fn gate(&self) -> MutexGuard<'_, Gate> {
+        // The gate holds no invariant a panic elsewhere could break; keep using it.
+        self.gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How much the gate lets through now.
+    pub fn allowance(&self) -> Allowance {
+        self.gate().allowance(self.timeline.now_ms())
+    }
+
+    /// A new token: requests use it from now on, and a pause for a refused token ends at once.
+    pub fn token_changed(&self, token: Option<Token>) {
+        self.client.set_token(token);
+        self.gate().token_changed();
+        tracing::info!("token replaced; the next request uses it");
+    }
+
+    /// Sends one request once the gate, a free place among the requests in flight and the rate
+    /// limit allow it, if `send_by` (its booking's end, timeline ms) has not passed by then.
+    /// `suspect`: the request carries only suspect rows.
+    pub async fn send(
+        &self,
+        request: &PreparedRequest,
+        send_by: i64,
+        suspect: bool,
+        stop: &CancellationToken,
+    ) -> Attempt {
+        if !self.may_send(stop) {
+            return Attempt::Held;
+        }
+        let _place = tokio::select! {
+            place = self.in_flight.acquire() => match place {
+                Ok(place) => place,
+                // Never closed; if it were, hand the row back rather than send unbounded.
+                Err(_) => return Attempt::Held,
+            },
+            () = stop.cancelled() => return Attempt::Held,
+        };
+        tokio::select! {
+            () = self.limiter.until_ready() => {}
+            () = stop.cancelled() => return Attempt::Held,
+        }
+        // The gate may have closed while this request waited its turn; and a call sent after its
+        // booking's minute would be counted in a minute earlier than its own.
+        let sent_at = self.timeline.now_ms();
+        if !self.may_send(stop) || sent_at >= send_by {
+            return Attempt::Held;
+        }
+        let deadline = async {
+            stop.cancelled().await;
+            tokio::time::sleep(self.shutdown_deadline).await;
+        };
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = self.client.send(request) => outcome,
+            () = deadline => return Attempt::Unanswered,
+            () = self.beat_while_waiting() => return Attempt::Unanswered,
+        };
+        self.heartbeat.beat();
+        self.metrics.observe_request(&outcome, started.elapsed());
+        if let Some(plan) = &self.crash {
+            plan.reached(CrashPoint::AfterSend);
+        }
+        let verdict = self.judge(&outcome, sent_at, suspect);
+        Attempt::Answered(outcome, verdict)
+    }
+
+    /// Neither shutting down nor paused.
+    pub fn may_send(&self, stop: &CancellationToken) -> bool {
+        !stop.is_cancelled() && !matches!(self.allowance(), Allowance::Wait(_))
+    }
+
+    /// Beats the heartbeat every second while an answer may still legitimately come (within
+    /// `target.timeout`, and a second's grace), then waits forever: the client's own timeout ends
+    /// the request first, unless something is stuck, and then the beats have stopped.
+    async fn beat_while_waiting(&self) {
+        let limit = Instant::now() + self.request_timeout + Duration::from_secs(1);
+        while Instant::now() < limit {
+            self.heartbeat.beat();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        std::future::pending::<()>().await;
+    }
+
+    /// Shows an answer to the gate, unless it is the suspect rows' own fault, and logs when
+    /// delivery pauses or resumes.
+    fn judge(&self, outcome: &Outcome, sent_at: i64, suspect: bool) -> Verdict {
+        let mut gate = self.gate();
+        let now = self.timeline.now_ms();
+        let verdict = gate.judge(outcome, sent_at, now, suspect, rand::random());
+        match verdict {
+            Verdict::RowsFault => tracing::warn!(
+                answer = %outcome.describe(),
+                "a request failed again for the same rows while others get through: counted \
+                 against those rows, delivery goes on"
+            ),
+            Verdict::Observed { changed: false, .. } => {}
+            Verdict::Observed { changed: true, .. } => match gate.reason() {
+                Some(PauseReason::Unauthorized) => tracing::error!(
+                    answer = %outcome.describe(),
+                    "delivery paused: Target refuses the token; replace the file named by \
+                     target.token_file (it is re-read when it changes and on SIGHUP)"
+                ),
+                Some(reason) => {
+                    tracing::warn!(reason = reason.as_str(), answer = %outcome.describe(), "delivery paused")
+                }
+                None => tracing::info!("Target answers again; delivery resumed"),
+            },
+        }
+        verdict
+    }
+}
