@@ -20,3 +20,4 @@ mod producer;
 mod producers;
 mod quota;
 mod service;
+mod storage_classes;
