@@ -13,6 +13,7 @@ mod delivery;
 mod fake_target;
 mod faults;
 mod helpers;
+mod hostile_answers;
 mod lanes;
 mod ordering;
 mod processes;
