@@ -10,6 +10,7 @@ mod answers;
 mod coalescing;
 mod config_files;
 mod delivery;
+mod exact_values;
 mod fake_target;
 mod faults;
 mod helpers;
