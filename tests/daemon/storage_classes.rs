@@ -326,3 +326,24 @@ async fn list_show_and_status_read_rows_stored_before_the_text_rule() {
     assert!(matches!(status.code, Some(0 | 3)), "{status:?}");
     assert!(run(&app, &["list"]).code == Some(0));
 }
+
+#[tokio::test]
+async fn retry_and_cancel_take_a_row_stored_before_the_text_rule() {
+    let app = TestApp::spawn("").await;
+    allow_rows_from_before_the_text_rule(&app).await;
+    let blob = insert_sql(&app, "x'ff00fe'", "NULL", GOOD, "NULL").await;
+    app.drain().await;
+    assert_eq!(app.row(blob).await.state, "failed");
+
+    let retried = run(&app, &["retry", &blob.to_string()]);
+    assert_eq!(retried.code, Some(0), "{retried:?}");
+    assert_eq!(app.row(blob).await.state, "pending");
+    app.drain().await;
+    let again = app.row(blob).await;
+    assert_eq!((again.state.as_str(), again.sends), ("failed", 0));
+
+    let cancelled = run(&app, &["cancel", "--all", "--yes"]);
+    assert_eq!(cancelled.code, Some(0), "{cancelled:?}");
+    assert_eq!(app.row(blob).await.state, "cancelled");
+    assert_eq!(app.target.received().len(), 0);
+}
