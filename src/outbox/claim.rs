@@ -11,9 +11,10 @@
 //! its visitor that follow it without a gap, so they can go out as one call.
 
 use super::ClaimedRow;
-use super::row::StoredRow;
+use super::row::{StoredRow, UnreadableRow};
 use super::set_aside::set_aside;
 use sqlx::{Row, SqlitePool};
+use std::collections::HashMap;
 
 /// Claims up to `limit` visitors' head rows, each with up to `max_rows - 1` followers
 /// (`max_rows = 1` turns coalescing off). Returns one group per visitor, rows oldest first.
@@ -70,29 +71,40 @@ async fn claim_once(
     .bind(ids_json)
     .fetch_all(&mut *tx)
     .await?;
-    let mut by_id = std::collections::HashMap::with_capacity(stored.len());
+    let (readable, unreadable) = decode(stored);
+    set_aside(&mut tx, &unreadable, now_ms).await?;
+    tx.commit().await?;
+    Ok((in_groups(groups, readable), unreadable.len()))
+}
+
+/// The rows that read as text, by id, and those that do not.
+fn decode(stored: Vec<StoredRow>) -> (HashMap<i64, ClaimedRow>, Vec<UnreadableRow>) {
+    let mut readable = HashMap::with_capacity(stored.len());
     let mut unreadable = Vec::new();
     for row in stored {
         match row.decode() {
             Ok(row) => {
-                by_id.insert(row.id, row);
+                readable.insert(row.id, row);
             }
             Err(row) => unreadable.push(row),
         }
     }
-    set_aside(&mut tx, &unreadable, now_ms).await?;
-    tx.commit().await?;
-    let groups = groups
+    (readable, unreadable)
+}
+
+/// The claimed rows in their groups, oldest first; a row set aside leaves its group, and a group
+/// left empty is dropped.
+fn in_groups(groups: Vec<Vec<i64>>, mut rows: HashMap<i64, ClaimedRow>) -> Vec<Vec<ClaimedRow>> {
+    groups
         .into_iter()
         .map(|group| {
             group
                 .into_iter()
-                .filter_map(|id| by_id.remove(&id))
+                .filter_map(|id| rows.remove(&id))
                 .collect::<Vec<_>>()
         })
         .filter(|group| !group.is_empty())
-        .collect();
-    Ok((groups, unreadable.len()))
+        .collect()
 }
 
 /// The ids to claim, one group per visitor, head first.
