@@ -1,7 +1,8 @@
 //! Reading outbox rows whole: one by id (`show`), or a page matching a filter (`list`).
 
 use super::filter::{RowFilter, bind_all};
-use crate::outbox::State;
+use crate::outbox::{State, column_text};
+use crate::target::RowProblem;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteExecutor};
 
@@ -28,6 +29,9 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub updated_at: Option<i64>,
     pub send_alone: bool,
+    /// The first of `mbox_pc`, `mbox_3rd_party_id` and `attributes` that is not UTF-8 TEXT (a
+    /// BLOB stored before migration 0005), and why: the daemon sets such a row aside unsent.
+    pub unreadable: Option<RowProblem>,
 }
 
 impl OutboxRow {
@@ -59,19 +63,26 @@ const COLUMNS: &str = "id, \
 
 impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxRow {
     fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
-        let column = |storage: &str, bytes: &str| -> sqlx::Result<Option<String>> {
-            Ok(shown(
-                &row.try_get::<String, _>(storage)?,
-                row.try_get(bytes)?,
-            ))
+        let mut unreadable = None;
+        let mut column = |name: &str, storage: &str, bytes: &str| -> sqlx::Result<Option<String>> {
+            let storage: String = row.try_get(storage)?;
+            let bytes: Option<Vec<u8>> = row.try_get(bytes)?;
+            let checked = matches!(name, "mbox_pc" | "mbox_3rd_party_id" | "attributes");
+            if let (true, None, Err(rule)) =
+                (checked, &unreadable, column_text(&storage, bytes.clone()))
+            {
+                unreadable = Some(RowProblem::new(name, rule));
+            }
+            Ok(shown(&storage, bytes))
         };
         Ok(OutboxRow {
             id: row.try_get("id")?,
-            mbox_pc: column("mbox_pc_type", "mbox_pc_bytes")?,
-            mbox_3rd_party_id: column("third_type", "third_bytes")?,
-            visitor: column("visitor_type", "visitor_bytes")?.unwrap_or_default(),
-            attributes: column("attributes_type", "attributes_bytes")?.unwrap_or_default(),
-            source: column("source_type", "source_bytes")?,
+            mbox_pc: column("mbox_pc", "mbox_pc_type", "mbox_pc_bytes")?,
+            mbox_3rd_party_id: column("mbox_3rd_party_id", "third_type", "third_bytes")?,
+            visitor: column("visitor", "visitor_type", "visitor_bytes")?.unwrap_or_default(),
+            attributes: column("attributes", "attributes_type", "attributes_bytes")?
+                .unwrap_or_default(),
+            source: column("source", "source_type", "source_bytes")?,
             created_at: row.try_get("created_at")?,
             state: row.try_get("state")?,
             attempts: row.try_get("attempts")?,
@@ -81,6 +92,7 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxRow {
             last_error: row.try_get("last_error")?,
             updated_at: row.try_get("updated_at")?,
             send_alone: row.try_get("send_alone")?,
+            unreadable,
         })
     }
 }

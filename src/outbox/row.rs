@@ -91,18 +91,25 @@ impl StoredRow {
     /// The row as delivery takes it, or why its columns cannot be read as text.
     pub fn decode(self) -> Result<ClaimedRow, UnreadableRow> {
         let id = self.id;
-        let unreadable = |reason| UnreadableRow { id, reason };
-        let mbox_pc =
-            column_text("mbox_pc", &self.mbox_pc_type, self.mbox_pc).map_err(unreadable)?;
-        let mbox_3rd_party_id = column_text(
+        let read = |column: &str, storage: &str, bytes| {
+            column_text(storage, bytes).map_err(|rule| UnreadableRow {
+                id,
+                reason: format!("{column}: {rule}"),
+            })
+        };
+        let mbox_pc = read("mbox_pc", &self.mbox_pc_type, self.mbox_pc)?;
+        let mbox_3rd_party_id = read(
             "mbox_3rd_party_id",
             &self.mbox_3rd_party_id_type,
             self.mbox_3rd_party_id,
-        )
-        .map_err(unreadable)?;
-        let attributes = column_text("attributes", &self.attributes_type, self.attributes)
-            .map_err(unreadable)?
-            .ok_or_else(|| unreadable("attributes: is NULL; a row carries a JSON object".into()))?;
+        )?;
+        let attributes =
+            read("attributes", &self.attributes_type, self.attributes)?.ok_or_else(|| {
+                UnreadableRow {
+                    id,
+                    reason: "attributes: is NULL; a row carries a JSON object".into(),
+                }
+            })?;
         Ok(ClaimedRow {
             id,
             mbox_pc,
@@ -113,26 +120,23 @@ impl StoredRow {
     }
 }
 
-/// The text of a producer column stored with SQLite storage class `storage`, `None` for NULL.
-/// Only TEXT (valid UTF-8) is text: a BLOB is refused even when its bytes would read as text,
-/// because the visitor key and the admin filters compare the column as TEXT and would not match.
-pub fn column_text(
-    column: &str,
-    storage: &str,
-    bytes: Option<Vec<u8>>,
-) -> Result<Option<String>, String> {
+/// The text of a producer column stored with SQLite storage class `storage`, `None` for NULL, or
+/// the rule it breaks. Only TEXT (valid UTF-8) is text: a BLOB is refused even when its bytes would
+/// read as text, because the visitor key and the admin filters compare the column as TEXT and
+/// would not match it.
+pub fn column_text(storage: &str, bytes: Option<Vec<u8>>) -> Result<Option<String>, String> {
     match (storage, bytes) {
         ("null", _) | (_, None) => Ok(None),
         ("text", Some(bytes)) => String::from_utf8(bytes).map(Some).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             format!(
-                "{column}: is TEXT that is not valid UTF-8 (bad byte 0x{:02x} at byte {at}); \
+                "is TEXT that is not valid UTF-8 (bad byte 0x{:02x} at byte {at}); \
                  producers must write UTF-8 text",
                 e.as_bytes().get(at).copied().unwrap_or_default()
             )
         }),
         (storage, Some(bytes)) => Err(format!(
-            "{column}: is stored as {} ({} bytes), not TEXT; producers must write text \
+            "is stored as {} ({} bytes), not TEXT; producers must write text \
              (in Python a str, not bytes)",
             storage.to_uppercase(),
             bytes.len()

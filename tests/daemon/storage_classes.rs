@@ -318,9 +318,19 @@ async fn list_show_and_status_read_rows_stored_before_the_text_rule() {
     assert_eq!(rows[1]["mbox_pc"], "x'FF00FE'");
     assert_eq!(rows[1]["source"], "x'617070'");
     assert_eq!(rows[0]["mbox_3rd_party_id"], "CRM\u{fffd}");
-    for id in [blob, not_utf8] {
+    let problems = [
+        (blob, "mbox_pc: is stored as BLOB (3 bytes)"),
+        (
+            not_utf8,
+            "mbox_3rd_party_id: is TEXT that is not valid UTF-8",
+        ),
+    ];
+    for (id, problem) in problems {
         let shown = run(&app, &["show", &id.to_string()]);
         assert_eq!(shown.code, Some(0), "{shown:?}");
+        let doc = run(&app, &["show", &id.to_string(), "--json"]).json();
+        let said = doc["problem"].as_str().unwrap_or_default().to_owned();
+        assert!(said.starts_with(problem), "row {id}: {said}");
     }
     let status = run(&app, &["status"]);
     assert!(matches!(status.code, Some(0 | 3)), "{status:?}");
