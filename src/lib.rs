@@ -7,7 +7,9 @@
 //! and rate limit → send → decide → record (with the quota refund and the visible state).
 //!
 //! - [`outbox`]: the table producers write into, one file per operation on it: `enqueue`,
-//!   `claim` (due rows, each visitor's oldest first), `record` (a batch of outcomes in one
+//!   `claim` (due rows, each visitor's oldest first), `row` (what a claimed row is, read from
+//!   whatever storage class a producer wrote), `set_aside` (claimed rows that cannot be read as
+//!   text become `failed` in the claim's transaction), `record` (a batch of outcomes in one
 //!   transaction) and `recover` (rows a crash left in flight go back to pending).
 //! - [`target`]: Target's API. `visitor` and `update` check a row against Target's limits;
 //!   `request` builds percent-encoded requests, split to fit the size limit; `client` sends them;

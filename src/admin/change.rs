@@ -102,7 +102,9 @@ pub async fn plan(pool: &SqlitePool, change: Change, filter: &RowFilter) -> sqlx
     }
     eligible.states.retain(|s| change.from_states().contains(s));
     let (clause, values) = eligible.clause();
-    let sql = format!("SELECT id, state, visitor FROM outbox {clause} ORDER BY id");
+    // The visitor key as hex: a producer column stored as a BLOB before migration 0005 can make
+    // it text that is not UTF-8, which would not decode as a String.
+    let sql = format!("SELECT id, state, hex(visitor) FROM outbox {clause} ORDER BY id");
     let found: Vec<(i64, String, String)> = bind_all(sqlx::query_as(&sql), &values)
         .fetch_all(pool)
         .await?;
@@ -140,9 +142,9 @@ async fn newer_delivered(
     let visitors: Vec<&str> = rows.iter().map(|(_, _, v)| v.as_str()).collect();
     let visitors = serde_json::to_string(&visitors).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let latest: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT visitor, max(id) FROM outbox
+        "SELECT hex(visitor), max(id) FROM outbox
          WHERE id > ?1 AND state = 'delivered'
-           AND visitor IN (SELECT value FROM json_each(?2))
+           AND hex(visitor) IN (SELECT value FROM json_each(?2))
          GROUP BY visitor",
     )
     .bind(oldest)

@@ -67,12 +67,14 @@ async fn situation(
         updated_at_ms: row.updated_at.map(|t| frame.to_wall_ms(t)),
         last_status: row.last_status,
         last_error: row.last_error.clone(),
-        problem: ProfileUpdate::from_row(
-            row.mbox_pc.as_deref(),
-            row.mbox_3rd_party_id.as_deref(),
-            &row.attributes,
-        )
-        .err(),
+        problem: row.unreadable.clone().or_else(|| {
+            ProfileUpdate::from_row(
+                row.mbox_pc.as_deref(),
+                row.mbox_3rd_party_id.as_deref(),
+                &row.attributes,
+            )
+            .err()
+        }),
         ahead: ahead(&mut *conn, row).await?,
         behind: behind(&mut *conn, row).await?,
         newer_delivered: match state {

@@ -5,9 +5,10 @@ mod enqueue;
 mod record;
 mod recover;
 mod row;
+mod set_aside;
 
 pub use claim::{claim, has_due};
 pub use enqueue::{NewRow, enqueue};
 pub use record::{Decision, RowResult, record};
 pub use recover::release_in_flight;
-pub use row::{ClaimedRow, State};
+pub use row::{ClaimedRow, State, column_text};

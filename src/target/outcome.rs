@@ -1,7 +1,8 @@
 //! What an answer from Target means, decided in one place.
 //!
 //! Only `Rejected` is the row's fault. Every other outcome is about Target or the path to it, and
-//! must never use up a row's attempts.
+//! must never use up a row's attempts. Which 4xx depend on the row is tabled on [`classify`] and
+//! in docs/delivery.md.
 
 use std::time::{Duration, SystemTime};
 
@@ -15,12 +16,13 @@ pub enum Outcome {
         status: u16,
         retry_after: Option<Duration>,
     },
-    /// No usable answer: connection refused or reset, timeout, other 5xx, or a reply that is not
-    /// Target's.
+    /// No usable answer: connection refused or reset, timeout, other 5xx, a reply that is not
+    /// Target's, or a 4xx about the path, method, headers, a proxy or the connection.
     EndpointDown { status: Option<u16>, reason: String },
     /// 401 or 403: the token is missing, wrong or expired. Nothing is wrong with the row.
     Unauthorized { status: u16 },
-    /// Any other 4xx, or a 2xx whose body says `<success>false</success>`: the row is bad.
+    /// A 4xx about what the row puts in the request (see [`classify`]), or a 2xx whose body says
+    /// `<success>false</success>`: the row is bad.
     Rejected { status: u16, reason: String },
 }
 
@@ -76,6 +78,28 @@ impl Outcome {
 }
 
 /// Classifies an HTTP answer. `retry_after` is the header's text, `body` the start of the body.
+///
+/// Only the query string (or the form body) of a request depends on the row: the method, the path
+/// (`/m2/{client}/profile/update`), the host and the headers are the same for every row. So a 4xx
+/// counts against the row only when it is about what the row puts in the request; one about the
+/// path, the method, the headers, a proxy or the connection is everyone's problem, paused for
+/// like an outage and never counted against a row:
+///
+/// | status | meaning | class |
+/// |---|---|---|
+/// | 400 Bad Request, 422 Unprocessable Content | the parameters are wrong | rejected (the row) |
+/// | 409 Conflict | the visitor's profile is in a conflicting state | rejected (the row) |
+/// | 413 Content Too Large, 414 URI Too Long | the row's data is too large | rejected (the row) |
+/// | other 4xx not listed here | Target's answer about the request it read | rejected (the row) |
+/// | 401, 403 | the token | unauthorised |
+/// | 429 | too many requests | slow down |
+/// | 404 Not Found, 410 Gone | the path: client code, base URL or a proxy | endpoint down |
+/// | 405 Method Not Allowed | `target.method` | endpoint down |
+/// | 406, 411, 412, 415, 416, 417, 428, 431 | headers the daemon sets, the same for every row | endpoint down |
+/// | 407 Proxy Authentication Required | a proxy between us and Target | endpoint down |
+/// | 408 Request Timeout | the server gave up waiting for the request | endpoint down |
+/// | 421 Misdirected, 425 Too Early, 426 Upgrade Required | the connection or protocol | endpoint down |
+/// | 451 Unavailable For Legal Reasons | the endpoint is blocked where we are | endpoint down |
 pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: SystemTime) -> Outcome {
     match status {
         200..=299 => classify_success_body(status, body),
@@ -84,9 +108,15 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: SystemT
             retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
         },
         401 | 403 => Outcome::Unauthorized { status },
-        400..=499 => Outcome::Rejected {
-            status,
-            reason: excerpt(body),
+        400..=499 => match not_about_the_row(status) {
+            Some(why) => Outcome::EndpointDown {
+                status: Some(status),
+                reason: format!("{why}: {}", excerpt(body)),
+            },
+            None => Outcome::Rejected {
+                status,
+                reason: excerpt(body),
+            },
         },
         _ => Outcome::EndpointDown {
             status: Some(status),
@@ -97,6 +127,22 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now: SystemT
             },
         },
     }
+}
+
+/// For a 4xx that does not depend on the row (see the table on [`classify`]), what it is about.
+fn not_about_the_row(status: u16) -> Option<&'static str> {
+    Some(match status {
+        404 | 410 => {
+            "the update path was not found: check target.client_code, the base URL and any proxy"
+        }
+        405 => "the method was refused: check target.method",
+        407 => "a proxy asks for its own authentication: check the proxy settings",
+        408 => "the server timed out waiting for the request",
+        406 | 411 | 412 | 415..=417 | 428 | 431 => "the request's headers were refused",
+        421 | 425 | 426 => "the connection or protocol was refused",
+        451 => "the endpoint is unavailable for legal reasons",
+        _ => return None,
+    })
 }
 
 /// Target's success answer reads `<success>true</success> … Request successfully submitted`. A 2xx
@@ -209,10 +255,6 @@ mod tests {
             matches!(classify(400, None, "bad param", now), Outcome::Rejected { status: 400, ref reason } if reason == "bad param")
         );
         assert!(matches!(
-            classify(404, None, "", now),
-            Outcome::Rejected { status: 404, .. }
-        ));
-        assert!(matches!(
             classify(500, None, "", now),
             Outcome::EndpointDown {
                 status: Some(500),
@@ -233,6 +275,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn only_answers_about_what_the_row_puts_in_the_request_count_against_it() {
+        let now = at(1_700_000_000);
+        for status in [400, 409, 413, 414, 422, 418, 499] {
+            assert!(
+                matches!(classify(status, None, "no", now), Outcome::Rejected { status: s, .. } if s == status),
+                "{status}"
+            );
+        }
+        let not_the_row = [
+            404, 405, 406, 407, 408, 410, 411, 412, 415, 416, 417, 421, 425, 426, 428, 431, 451,
+        ];
+        for status in not_the_row {
+            let outcome = classify(status, None, "<html>proxy</html>", now);
+            assert!(
+                matches!(outcome, Outcome::EndpointDown { status: Some(s), .. } if s == status),
+                "{status}: {outcome:?}"
+            );
+        }
+        let Outcome::EndpointDown { reason, .. } = classify(404, None, "Not Found", now) else {
+            panic!("404 is not endpoint down")
+        };
+        assert_eq!(
+            reason,
+            "the update path was not found: check target.client_code, the base URL and any \
+             proxy: Not Found"
+        );
+        let Outcome::EndpointDown { reason, .. } = classify(407, None, "", now) else {
+            panic!("407 is not endpoint down")
+        };
+        assert!(
+            reason.starts_with("a proxy asks for its own authentication"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -196,6 +196,35 @@ mod tests {
 
     proptest! {
         #[test]
+        fn any_json_number_reaches_the_query_string_as_written(
+            number in r"-?(0|[1-9][0-9]{0,40})(\.[0-9]{1,40})?([eE][+-]?[0-9]{1,6})?",
+            method in prop_oneof![Just(Method::Get), Just(Method::Post)],
+        ) {
+            let attributes = format!(r#"{{"n": {number}, "s": "{number}"}}"#);
+            let update = ProfileUpdate::from_row(Some("1-1.01_00"), None, &attributes);
+            prop_assert!(update.is_ok(), "{:?}", update);
+            let requests = update.map(|u| prepare(&endpoint(method), &u));
+            let Ok(Ok(requests)) = requests else {
+                return Err(TestCaseError::fail(format!("{requests:?}")));
+            };
+            prop_assert_eq!(requests.len(), 1);
+            let query = match method {
+                Method::Get => requests[0].url.split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default(),
+                Method::Post => requests[0].body.clone().unwrap_or_default(),
+            };
+            let params: Vec<(String, String)> =
+                url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            prop_assert_eq!(
+                params,
+                vec![
+                    ("mboxPC".to_owned(), "1-1.01_00".to_owned()),
+                    ("profile.n".to_owned(), number.clone()),
+                    ("profile.s".to_owned(), number),
+                ]
+            );
+        }
+
+        #[test]
         fn any_values_round_trip_exactly_within_the_limit(
             values in proptest::collection::vec(any::<String>(), 1..40),
         ) {

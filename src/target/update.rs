@@ -1,7 +1,12 @@
 //! A row's attributes, checked against Target's limits and turned into name/value text pairs.
+//!
+//! A number goes to Target exactly as the producer wrote it in the JSON (`98765432109876543210`,
+//! `19.90`, `1e2`, `-0`): values are read as raw JSON text, and a number is never parsed into a
+//! float, which would round or reformat it.
 
 use super::{RowProblem, VisitorId};
-use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
 /// Longest attribute name Target takes (documented for in-mbox parameters; assumed here).
 pub const NAME_MAX_CHARS: usize = 128;
@@ -52,14 +57,11 @@ impl ProfileUpdate {
 
 fn parse_attributes(text: &str) -> Result<Vec<(String, String)>, RowProblem> {
     let field = "attributes";
-    let value: Value = serde_json::from_str(text)
+    let whole: &RawValue = serde_json::from_str(text)
         .map_err(|e| RowProblem::new(field, format!("is not valid JSON ({e})")))?;
-    let Value::Object(map) = value else {
-        return Err(RowProblem::new(
-            field,
-            "is not a JSON object of attribute name to value",
-        ));
-    };
+    // A later duplicate name wins, as it did when the object was read whole.
+    let map: BTreeMap<String, &RawValue> = serde_json::from_str(whole.get())
+        .map_err(|_| RowProblem::new(field, "is not a JSON object of attribute name to value"))?;
     if map.is_empty() {
         return Err(RowProblem::new(
             field,
@@ -109,24 +111,30 @@ fn check_name(name: &str) -> Result<(), RowProblem> {
     Ok(())
 }
 
-fn value_text(name: &str, value: Value) -> Result<String, RowProblem> {
+/// A value as the text Target gets: a string's characters, `true` or `false`, or a number's JSON
+/// text unchanged. The JSON is already valid, so its first character says what it is.
+fn value_text(name: &str, value: &RawValue) -> Result<String, RowProblem> {
     let field = format!("value of {name}");
-    let text = match value {
-        Value::String(s) => s,
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => {
+    let raw = value.get();
+    let text = match raw.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(raw).map_err(|e| {
+            RowProblem::new(field.clone(), format!("is not a valid JSON string ({e})"))
+        })?,
+        Some(b't' | b'f') => raw.to_owned(),
+        Some(b'n') => {
             return Err(RowProblem::new(
                 field,
                 "is null; Target takes a string, number or boolean (and an empty value does not clear an attribute)",
             ));
         }
-        Value::Array(_) | Value::Object(_) => {
+        Some(b'[' | b'{') => {
             return Err(RowProblem::new(
                 field,
                 "is a list or object; Target takes a string, number or boolean",
             ));
         }
+        // A number: its text as written, never through a float.
+        _ => raw.to_owned(),
     };
     let len = text.chars().count();
     if len > VALUE_MAX_CHARS {
@@ -159,6 +167,43 @@ mod tests {
                 ("visits".into(), "3".into()),
             ])
         );
+    }
+
+    #[test]
+    fn numbers_keep_the_exact_text_the_producer_wrote() {
+        let written = [
+            "98765432109876543210",
+            "19.90",
+            "1e2",
+            "1E+2",
+            "-0",
+            "1.0",
+            "0.1000000000000000055511151231257827",
+            "-12345678901234567890.000",
+            "3",
+        ];
+        for number in written {
+            let update = check(&format!(r#"{{"a": {number} , "b":"x"}}"#));
+            assert_eq!(
+                update.map(|u| u.attributes),
+                Ok(vec![("a".into(), number.into()), ("b".into(), "x".into())]),
+                "{number}"
+            );
+        }
+    }
+
+    #[test]
+    fn strings_are_unescaped_and_a_later_duplicate_name_wins() {
+        let update = check(r#"{"a":"caf\u00e9 \"q\"","a":"second","b":false}"#);
+        assert_eq!(
+            update.map(|u| u.attributes),
+            Ok(vec![
+                ("a".into(), "second".into()),
+                ("b".into(), "false".into())
+            ])
+        );
+        let escaped = check(r#"{"a":"x\u00e9"}"#).map(|u| u.attributes);
+        assert_eq!(escaped, Ok(vec![("a".into(), "xé".into())]));
     }
 
     #[test]

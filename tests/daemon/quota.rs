@@ -225,7 +225,7 @@ async fn a_refused_token_pauses_delivery_until_the_token_file_changes() {
     ];
     let mut watch = TokenWatch::new(
         Some(token_file.clone()),
-        profile_outbox::config::Token::from_file_text("expired"),
+        profile_outbox::config::Token::from_file_text("expired").expect("a valid token"),
     );
 
     app.run_once().await;
