@@ -69,7 +69,7 @@ pub async fn measure() -> anyhow::Result<Coalescing> {
         let mut calls_per_row = Vec::new();
         let mut rows_per_second = Vec::new();
         for _ in 0..RUNS {
-            let (calls, seconds) = drain(&backlog, coalesce).await?;
+            let (calls, seconds) = drain(&backlog, coalesce, false).await?;
             calls_per_row.push(calls as f64 / ROWS as f64);
             rows_per_second.push(ROWS as f64 / seconds);
         }
@@ -91,7 +91,7 @@ pub async fn measure() -> anyhow::Result<Coalescing> {
 }
 
 /// (visitor id, attributes JSON) in the order producers wrote them.
-fn backlog(seed: u64) -> Vec<(String, String)> {
+pub fn backlog(seed: u64) -> Vec<(String, String)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let weights: Vec<f64> = (1..=VISITORS)
         .map(|k| 1.0 / (k as f64).powf(ZIPF_EXPONENT))
@@ -121,7 +121,13 @@ fn backlog(seed: u64) -> Vec<(String, String)> {
 }
 
 /// Drains the backlog from a fresh database; returns the calls made and the seconds it took.
-async fn drain(backlog: &[(String, String)], coalesce: bool) -> anyhow::Result<(u64, f64)> {
+/// Drains `backlog` through the real deliverer to the stand-in; returns calls made and seconds.
+/// Profile lookups (`check_profile`) are off for the coalescing figures: they are not calls.
+pub async fn drain(
+    backlog: &[(String, String)],
+    coalesce: bool,
+    check_profile: bool,
+) -> anyhow::Result<(u64, f64)> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("outbox.db");
     let env = HashMap::from([
@@ -140,6 +146,14 @@ async fn drain(backlog: &[(String, String)], coalesce: bool) -> anyhow::Result<(
         (
             "PROFILE_OUTBOX__QUOTA__COALESCE".to_owned(),
             coalesce.to_string(),
+        ),
+        (
+            "PROFILE_OUTBOX__TARGET__CHECK_PROFILE".to_owned(),
+            check_profile.to_string(),
+        ),
+        (
+            "PROFILE_OUTBOX__TARGET__CHECK_MAX_PER_SECOND".to_owned(),
+            "1000000".to_owned(),
         ),
     ]);
     let settings: Settings = config::load(Some(&example_config()), Some(env))?;

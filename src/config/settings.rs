@@ -53,6 +53,12 @@ pub struct TargetSettings {
     #[serde(with = "duration")]
     pub timeout: Duration,
     pub method: Method,
+    /// Look a visitor up with the profile fetch API before updating it.
+    pub check_profile: bool,
+    pub check_max_per_second: NonZeroU32,
+    /// How long a visitor without a profile is looked up again before its rows fail.
+    #[serde(with = "duration")]
+    pub profile_wait: Duration,
 }
 
 impl TargetSettings {

@@ -7,7 +7,7 @@
 //! (`workers.concurrency`) and take turns at the database's write lock.
 
 use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Sender, Store};
-use crate::clock::Timeline;
+use crate::clock::{Timeline, millis};
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
 use crate::metrics::Metrics;
@@ -24,6 +24,7 @@ use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
 
 mod lanes;
+mod profiles;
 mod sending;
 mod visible;
 
@@ -71,6 +72,8 @@ pub struct Deliverer {
     rounds: RwLock<()>,
     /// The loop's sign of life for the watchdog.
     heartbeat: Arc<Heartbeat>,
+    /// With `target.check_profile`: how long a visitor without a profile is waited for.
+    profile_wait: Option<Duration>,
 }
 
 impl Deliverer {
@@ -98,6 +101,10 @@ impl Deliverer {
             round_error: Mutex::new(None),
             rounds: RwLock::new(()),
             heartbeat,
+            profile_wait: settings
+                .target
+                .check_profile
+                .then_some(settings.target.profile_wait),
         }
     }
 
@@ -200,6 +207,7 @@ impl Deliverer {
             .into_iter()
             .map(|g| Plan::new(g, &self.endpoint))
             .collect();
+        let (plans, mut results) = self.check_profiles(plans, now, stop).await?;
         let needed: usize = plans.iter().map(Plan::calls).sum();
         // Counted before anything is sent: a crash from here on leaves these calls counted.
         let reservation = self
@@ -207,7 +215,7 @@ impl Deliverer {
             .reserve(now, i64::try_from(needed).unwrap_or(i64::MAX), day_limit)
             .await?;
         let (sendable, waiting) = sending::share_calls(plans, reservation.calls);
-        let mut results = self.wait_for_quota(waiting, now, day_limit).await?;
+        results.extend(self.wait_for_quota(waiting, now, day_limit).await?);
         let (sent_results, sent) = self.send_plans(sendable, reservation.send_by, stop).await;
         results.extend(sent_results);
         self.crash_point(CrashPoint::BeforeRecord);

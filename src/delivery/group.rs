@@ -9,7 +9,9 @@
 
 use super::problem_decision;
 use crate::outbox::{ClaimedRow, RowResult};
-use crate::target::{Endpoint, PreparedRequest, ProfileUpdate, RowProblem, prepare};
+use crate::target::{
+    Endpoint, PreparedRequest, ProfileUpdate, RowProblem, VisitorId, prepare,
+};
 
 /// What to send for one group, and the rows it carries.
 #[derive(Clone, Debug)]
@@ -59,6 +61,12 @@ impl Plan {
     /// Requests for the whole plan.
     pub fn calls(&self) -> usize {
         self.parts.iter().map(|p| p.requests.len()).sum()
+    }
+
+    /// The visitor the plan's rows are for, if any row passed the checks.
+    pub fn visitor(&self) -> Option<VisitorId> {
+        let row = self.rows().next()?;
+        VisitorId::from_columns(row.mbox_pc.as_deref(), row.mbox_3rd_party_id.as_deref()).ok()
     }
 
     /// The plan's rows, oldest first, set-aside rows excepted.

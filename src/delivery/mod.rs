@@ -20,7 +20,7 @@ pub use gate::{Allowance, Gate, PauseReason, Verdict};
 pub use group::{Part, Plan};
 pub use heartbeat::Heartbeat;
 pub use policy::{decide, problem_decision};
-pub use sender::{Attempt, Sender};
+pub use sender::{Attempt, Lookup, Sender};
 pub use settle::Progress;
 pub use store::{Store, Write};
 pub use suspects::Suspects;

@@ -7,7 +7,7 @@ use super::{Allowance, CrashPlan, CrashPoint, Gate, Heartbeat, PauseReason, Susp
 use crate::clock::Timeline;
 use crate::config::{Settings, Token};
 use crate::metrics::Metrics;
-use crate::target::{Outcome, PreparedRequest, TargetClient};
+use crate::target::{Check, Outcome, PreparedRequest, TargetClient};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -24,10 +24,21 @@ pub enum Attempt {
     Unanswered,
 }
 
+/// What became of one profile lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Answered(Check),
+    /// Not made, or its answer never came: shutdown, or the gate closed before its turn.
+    Held,
+}
+
 /// The client and everything that decides when a request may go.
 pub struct Sender {
     client: TargetClient,
     limiter: DefaultDirectRateLimiter,
+    /// Profile lookups have a rate of their own (`target.check_max_per_second`), apart from
+    /// updates': they count nothing against the quota.
+    check_limiter: DefaultDirectRateLimiter,
     gate: Mutex<Gate>,
     /// Requests in flight across both lanes, at most `workers.concurrency`.
     in_flight: Semaphore,
@@ -57,6 +68,9 @@ impl Sender {
         Sender {
             client,
             limiter: RateLimiter::direct(rate),
+            check_limiter: RateLimiter::direct(Quota::per_second(
+                settings.target.check_max_per_second,
+            )),
             gate: Mutex::new(Gate::new(
                 retry.initial_delay,
                 retry.max_delay,
@@ -152,6 +166,51 @@ impl Sender {
         }
         let verdict = self.judge(&outcome, sent_at, suspect);
         Attempt::Answered(outcome, verdict)
+    }
+
+    /// Looks a visitor up with the profile fetch API (`request` from `Endpoint::profile_check`),
+    /// through the same gate and places in flight as updates, at the lookups' own rate. Its
+    /// answer is shown to the gate like an update's: a refused token or an outage pauses
+    /// everyone, and an answer about the visitor shows Target working.
+    pub async fn check(&self, request: &PreparedRequest, stop: &CancellationToken) -> Lookup {
+        if !self.may_send(stop) {
+            return Lookup::Held;
+        }
+        let _place = tokio::select! {
+            place = self.in_flight.acquire() => match place {
+                Ok(place) => place,
+                Err(_) => return Lookup::Held,
+            },
+            () = stop.cancelled() => return Lookup::Held,
+        };
+        tokio::select! {
+            () = self.check_limiter.until_ready() => {}
+            () = stop.cancelled() => return Lookup::Held,
+        }
+        if !self.may_send(stop) {
+            return Lookup::Held;
+        }
+        let sent_at = self.timeline.now_ms();
+        let deadline = async {
+            stop.cancelled().await;
+            tokio::time::sleep(self.shutdown_deadline).await;
+        };
+        let check = tokio::select! {
+            check = self.client.check(request) => check,
+            () = deadline => return Lookup::Held,
+            () = self.beat_while_waiting() => return Lookup::Held,
+        };
+        self.heartbeat.beat();
+        match &check {
+            Check::Exists | Check::Missing => {
+                self.judge(&Outcome::Delivered { status: 200 }, sent_at, false);
+            }
+            Check::Unclear(Outcome::Rejected { .. }) => {}
+            Check::Unclear(outcome) => {
+                self.judge(outcome, sent_at, false);
+            }
+        }
+        Lookup::Answered(check)
     }
 
     /// Neither shutting down nor paused.

@@ -123,6 +123,43 @@ impl Plan {
     }
 }
 
+/// The text that starts the reason of a row failed for want of a profile; `status` and `show`
+/// know such rows by it.
+pub const NO_PROFILE: &str = "Target has no profile for this visitor";
+
+impl Plan {
+    /// Target has no profile for the plan's visitor yet: its rows wait until `at_ms`, without an
+    /// attempt counted; or, with `at_ms` `None` (`target.profile_wait` is over), fail.
+    pub fn wait_for_profile(self, at_ms: Option<i64>, missing: &str) -> Vec<RowResult> {
+        let mut results = self.set_aside;
+        for part in self.parts {
+            for row in part.rows {
+                let decision = match at_ms {
+                    Some(at_ms) => Decision::Retry {
+                        attempts: row.attempts,
+                        at_ms,
+                        status: Some(404),
+                        error: format!("{NO_PROFILE} yet ({missing}); the row waits for one"),
+                    },
+                    None => Decision::Failed {
+                        attempts: row.attempts,
+                        status: Some(404),
+                        reason: format!(
+                            "{NO_PROFILE}; the single update API cannot create one ({missing})"
+                        ),
+                    },
+                };
+                results.push(RowResult {
+                    id: row.id,
+                    requests: 0,
+                    decision,
+                });
+            }
+        }
+        results
+    }
+}
+
 /// Settling a plan that was not sent reads no retry setting.
 const RETRY_UNUSED: RetrySettings = RetrySettings {
     initial_delay: std::time::Duration::ZERO,

@@ -2,7 +2,7 @@
 //! read the quota, claim, reserve, record), with this process's writes taking turns.
 
 use crate::housekeeping::WalCheckpointer;
-use crate::outbox::{self, ClaimedRow};
+use crate::outbox::{self, ClaimedRow, profiles};
 use crate::quota::{self, Reservation, Usage};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
@@ -86,6 +86,33 @@ impl Store {
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.batch_written();
         }
+    }
+
+    /// Which of `visitors` were found to have a profile lately.
+    pub async fn known_profiles(
+        &self,
+        visitors: &[String],
+        now: i64,
+    ) -> sqlx::Result<std::collections::HashSet<String>> {
+        profiles::known(&self.pool, visitors, now).await
+    }
+
+    /// Records a round's profile lookups: the visitors found, and each visitor found missing,
+    /// returning the missing records as they now stand, in the order given.
+    pub async fn profiles_looked_up(
+        &self,
+        found: &[String],
+        missing: &[String],
+        now: i64,
+    ) -> sqlx::Result<Vec<profiles::Missing>> {
+        let mut write = self.write().await?;
+        profiles::found(&mut write.tx, found, now).await?;
+        let mut records = Vec::with_capacity(missing.len());
+        for visitor in missing {
+            records.push(profiles::missed(&mut write.tx, visitor, now).await?);
+        }
+        write.commit().await?;
+        Ok(records)
     }
 
     /// Hands every row left `in_flight` back to pending.

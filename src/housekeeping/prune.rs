@@ -1,6 +1,6 @@
 //! Deletes delivered and cancelled rows older than `database.retention`, a chunk at a time so
-//! producers never wait long for the write lock, then checkpoints the WAL so it stays small.
-//! Failed rows are kept until an operator acts on them.
+//! producers never wait long for the write lock, and old remembered profile lookups; then
+//! checkpoints the WAL so it stays small. Failed rows are kept until an operator acts on them.
 
 use crate::clock::{Timeline, millis};
 use sqlx::SqlitePool;
@@ -58,6 +58,13 @@ pub async fn run(
                 "pruned delivered and cancelled rows past database.retention"
             ),
             Err(e) => tracing::error!(error = %e, "cannot prune old rows"),
+        }
+        // Profile lookups are remembered for 14 days; a visitor's missing record as long as
+        // finished rows are kept.
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        if let Err(e) = crate::outbox::profiles::prune(&pool, timeline.now_ms(), retention_ms).await
+        {
+            tracing::error!(error = %e, "cannot prune remembered profile lookups");
         }
         if let Err(e) = checkpoint(&pool).await {
             tracing::warn!(error = %e, "cannot checkpoint the WAL; it will be tried again");

@@ -2,6 +2,7 @@
 
 mod claim;
 mod enqueue;
+pub mod profiles;
 mod record;
 mod recover;
 mod row;

@@ -4,7 +4,7 @@
 //! success ([`TargetClient::instant_success`]), so the queue's own cost can be measured without
 //! HTTP. No setting or command reaches that seam.
 
-use super::{Outcome, PreparedRequest, classify};
+use super::{Check, Outcome, PreparedRequest, classify, classify_check};
 use crate::config::{Method, Token};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -74,14 +74,45 @@ impl TargetClient {
     /// outcome too.
     pub async fn send(&self, request: &PreparedRequest) -> Outcome {
         match &self.transport {
-            Transport::Http(http) => self.send_http(http, request).await,
+            Transport::Http(http) => match self.exchange(http, request).await {
+                Ok(answer) => classify(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.body,
+                    SystemTime::now(),
+                ),
+                Err(failure) => failure,
+            },
             Transport::InstantSuccess => {
                 classify(200, None, super::SUCCESS_BODY, SystemTime::now())
             }
         }
     }
 
-    async fn send_http(&self, http: &reqwest::Client, request: &PreparedRequest) -> Outcome {
+    /// Asks the profile fetch API whether the visitor of `request` (built by
+    /// `Endpoint::profile_check`) has a profile. Never fails: a transport error is an outcome.
+    pub async fn check(&self, request: &PreparedRequest) -> Check {
+        match &self.transport {
+            Transport::Http(http) => match self.exchange(http, request).await {
+                Ok(answer) => classify_check(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.body,
+                    SystemTime::now(),
+                ),
+                Err(failure) => Check::Unclear(failure),
+            },
+            Transport::InstantSuccess => Check::Exists,
+        }
+    }
+
+    /// One HTTP exchange with the token, the answer's status, `Retry-After` and the start of its
+    /// body; a transport failure as the outcome it means.
+    async fn exchange(
+        &self,
+        http: &reqwest::Client,
+        request: &PreparedRequest,
+    ) -> Result<Answer, Outcome> {
         let mut builder = match request.method {
             Method::Get => http.get(&request.url),
             Method::Post => http
@@ -96,10 +127,7 @@ impl TargetClient {
         if let Some(token) = token {
             builder = builder.bearer_auth(token.expose());
         }
-        let mut response = match builder.send().await {
-            Ok(response) => response,
-            Err(e) => return transport_failure(&e),
-        };
+        let mut response = builder.send().await.map_err(|e| transport_failure(&e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -107,21 +135,25 @@ impl TargetClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() >= BODY_READ_LIMIT {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return transport_failure(&e),
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(&e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() >= BODY_READ_LIMIT {
+                break;
             }
         }
-        let body = String::from_utf8_lossy(&body);
-        classify(status, retry_after.as_deref(), &body, SystemTime::now())
+        Ok(Answer {
+            status,
+            retry_after,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
     }
+}
+
+/// What came back for one request.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
 }
 
 /// A request that got no complete answer. The URL (which holds visitor data) is left out.

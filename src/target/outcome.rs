@@ -145,6 +145,30 @@ fn not_about_the_row(status: u16) -> Option<&'static str> {
     })
 }
 
+/// What a profile fetch (`GET /rest/v1/profiles/…`) says about a visitor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// 2xx: Target has a profile for the visitor, so an update will land.
+    Exists,
+    /// 404 with Target's "No profile found" answer: an update would be dropped unseen.
+    Missing,
+    /// Anything else, read exactly as an update's answer: a slow-down, an outage, a refused
+    /// token (the gate pauses everyone; no row is failed), or a refusal of the lookup itself
+    /// (the check cannot tell; the update goes ahead).
+    Unclear(Outcome),
+}
+
+/// Classifies a profile fetch's answer, in the same terms as [`classify`]: only a 2xx and
+/// Target's own "No profile found" 404 say anything about the visitor. A 404 without those words
+/// is about the path (a proxy, a wrong client code), as it is for updates.
+pub fn classify_check(status: u16, retry_after: Option<&str>, body: &str, now: SystemTime) -> Check {
+    match status {
+        200..=299 => Check::Exists,
+        404 if body.contains("No profile found") => Check::Missing,
+        _ => Check::Unclear(classify(status, retry_after, body, now)),
+    }
+}
+
 /// Target's success answer reads `<success>true</success> … Request successfully submitted`. A 2xx
 /// without it is not counted as delivered: a proxy or captive portal can answer 200 too.
 fn classify_success_body(status: u16, body: &str) -> Outcome {
@@ -194,6 +218,23 @@ fn excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_fetch_tells_exists_from_missing_and_reads_everything_else_as_updates_do() {
+        let now = SystemTime::UNIX_EPOCH;
+        let check = |status, body| classify_check(status, None, body, now);
+        assert_eq!(check(200, r#"{"tntId":"1-1.01_00"}"#), Check::Exists);
+        let miss = r#"{"status":404,"message":"No profile found for client acme with third party id=CRM-1"}"#;
+        assert_eq!(check(404, miss), Check::Missing);
+        assert!(matches!(
+            check(404, "<html>Not Found</html>"),
+            Check::Unclear(Outcome::EndpointDown { status: Some(404), .. })
+        ));
+        assert!(matches!(check(401, ""), Check::Unclear(Outcome::Unauthorized { status: 401 })));
+        assert!(matches!(check(429, ""), Check::Unclear(Outcome::SlowDown { .. })));
+        assert!(matches!(check(502, ""), Check::Unclear(Outcome::EndpointDown { .. })));
+        assert!(matches!(check(400, "bad id"), Check::Unclear(Outcome::Rejected { .. })));
+    }
     use std::time::UNIX_EPOCH;
 
     const OK_BODY: &str =

@@ -1,7 +1,7 @@
 //! Turns a profile update into HTTP requests: the URL, the percent-encoded parameters, and the
 //! split into several requests when one would pass Target's size limit.
 
-use super::{ProfileUpdate, RowProblem};
+use super::{ProfileUpdate, RowProblem, VisitorId};
 use crate::config::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
@@ -19,12 +19,16 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Where and how updates are sent.
+/// Where and how updates are sent, and where profiles are looked up.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     /// `https://{client}.tt.omtrdc.net/m2/{client}/profile/update`, or the stand-in's equivalent.
     pub update_url: String,
     pub method: Method,
+    /// `https://{client}.tt.omtrdc.net/rest/v1/profiles`, the profile fetch API.
+    profiles_url: String,
+    /// `?client={client}`, which every fetch carries.
+    client_query: String,
 }
 
 impl Endpoint {
@@ -34,6 +38,27 @@ impl Endpoint {
         Endpoint {
             update_url: format!("{base}/m2/{client}/profile/update"),
             method,
+            profiles_url: format!("{base}/rest/v1/profiles"),
+            client_query: format!("client={client}"),
+        }
+    }
+
+    /// The profile fetch request for `visitor`: `GET …/rest/v1/profiles/{tntId}?client=…` or
+    /// `GET …/rest/v1/profiles/thirdPartyId/{id}?client=…`. It counts nothing against the quota.
+    pub fn profile_check(&self, visitor: &VisitorId) -> PreparedRequest {
+        let (kind, id) = match visitor {
+            VisitorId::TntId(id) => ("", id.as_str()),
+            VisitorId::ThirdParty(id) => ("thirdPartyId/", id.as_str()),
+        };
+        PreparedRequest {
+            method: Method::Get,
+            url: format!(
+                "{}/{kind}{}?{}",
+                self.profiles_url,
+                utf8_percent_encode(id, COMPONENT),
+                self.client_query
+            ),
+            body: None,
         }
     }
 }
@@ -106,7 +131,6 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::VisitorId;
     use proptest::prelude::*;
 
     fn endpoint(method: Method) -> Endpoint {

@@ -24,7 +24,9 @@ impl Sandbox {
     pub async fn start(stop: CancellationToken) -> anyhow::Result<Sandbox> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
-        let app = Router::new().route("/m2/{client}/profile/update", get(answer).post(answer_form));
+        let app = Router::new()
+            .route("/m2/{client}/profile/update", get(answer).post(answer_form))
+            .route("/rest/v1/profiles/{*visitor}", get(profile));
         tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -40,6 +42,11 @@ impl Sandbox {
     pub fn base_url(&self) -> anyhow::Result<Url> {
         Ok(Url::parse(&format!("http://{}", self.address))?)
     }
+}
+
+/// The profile fetch API: the stand-in knows every visitor.
+async fn profile() -> (StatusCode, &'static str) {
+    (StatusCode::OK, r#"{"profile":{}}"#)
 }
 
 async fn answer(RawQuery(query): RawQuery) -> (StatusCode, &'static str) {

@@ -40,6 +40,14 @@ impl VisitorId {
         }
     }
 
+    /// The key that names this visitor in the database, as `outbox.visitor` does.
+    pub fn key(&self) -> String {
+        match self {
+            VisitorId::TntId(id) => format!("pc:{id}"),
+            VisitorId::ThirdParty(id) => format!("3p:{id}"),
+        }
+    }
+
     /// The query parameter name and value that name this visitor.
     pub fn param(&self) -> (&'static str, &str) {
         match self {

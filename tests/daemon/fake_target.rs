@@ -117,6 +117,12 @@ struct State {
     chaos: Option<(f64, Reply)>,
     /// Requests whose query or body contains the text get the reply, always.
     poison: Vec<(String, Reply)>,
+    /// Visitor ids (as in the URL) the profile fetch API has no profile for; every other has one.
+    missing_profiles: std::collections::HashSet<String>,
+    /// Answers to profile lookups, in order, before the registry above answers.
+    check_script: VecDeque<Reply>,
+    /// Profile lookups as received (kept apart from updates).
+    checks: Vec<Received>,
     received: Vec<Received>,
 }
 
@@ -208,6 +214,44 @@ impl FakeTarget {
             .push((needle.to_owned(), reply));
     }
 
+    /// The profile fetch API has no profile for the visitor with this id until
+    /// [`FakeTarget::profile_appears`].
+    pub fn profile_missing(&self, id: &str) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .missing_profiles
+            .insert(id.to_owned());
+    }
+
+    pub fn profile_appears(&self, id: &str) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .missing_profiles
+            .remove(id);
+    }
+
+    /// Answers to give profile lookups, in order, before the usual ones.
+    pub fn script_checks(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .check_script
+            .extend(replies);
+    }
+
+    /// Whether any request, update or profile lookup, has come in.
+    pub fn anything_received(&self) -> bool {
+        let state = self.state.lock().expect("fake state");
+        !state.received.is_empty() || !state.checks.is_empty()
+    }
+
+    /// The profile lookups received, in order.
+    pub fn checks(&self) -> Vec<Received> {
+        self.state.lock().expect("fake state").checks.clone()
+    }
+
     /// Answers 401 to any request that does not carry this bearer token.
     pub fn require_token(&self, token: &str) {
         self.state.lock().expect("fake state").token = Some(token.to_owned());
@@ -270,6 +314,49 @@ async fn counted_answer(
     response
 }
 
+/// Where the profile fetch API lives.
+const PROFILES: &str = "/rest/v1/profiles/";
+
+/// Answers a profile lookup like Target's fetch API: 200 with the profile, or 404 "No profile
+/// found" for a visitor marked missing; a scripted answer first, if any.
+fn lookup(state: &mut State, received: Received, authorized: bool) -> Response {
+    let id = received
+        .path
+        .trim_start_matches(PROFILES)
+        .trim_start_matches("thirdPartyId/")
+        .to_owned();
+    let id = percent_decode(&id);
+    state.checks.push(received);
+    if !authorized {
+        return (StatusCode::UNAUTHORIZED, "").into_response();
+    }
+    if let Some(reply) = state.check_script.pop_front() {
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if reply.reset {
+            return cut_off(status, &reply.body);
+        }
+        let mut response = (status, reply.body).into_response();
+        if let Some(value) = reply.retry_after.and_then(|v| v.parse().ok()) {
+            response.headers_mut().insert("retry-after", value);
+        }
+        return response;
+    }
+    if state.missing_profiles.contains(&id) {
+        let body = format!(
+            r#"{{"status":404,"message":"No profile found for client acme with third party id={id}"}}"#
+        );
+        return (StatusCode::NOT_FOUND, body).into_response();
+    }
+    (StatusCode::OK, format!(r#"{{"tntId":"{id}","profile":{{}}}}"#)).into_response()
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 1 << 20)
@@ -299,6 +386,9 @@ async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
             .token
             .as_ref()
             .is_none_or(|t| received.authorization.as_deref() == Some(&format!("Bearer {t}")));
+        if received.path.starts_with(PROFILES) {
+            return lookup(&mut state, received, authorized);
+        }
         if !authorized {
             state.received.push(received);
             return (StatusCode::UNAUTHORIZED, "").into_response();
@@ -327,23 +417,28 @@ async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if reply.reset {
-        let half = reply.body[..reply.body.len() / 2].to_owned();
-        let chunks: Vec<Result<String, std::io::Error>> = vec![
-            Ok(half),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "cut",
-            )),
-        ];
-        return (
-            status,
-            Body::from_stream(futures_util::stream::iter(chunks)),
-        )
-            .into_response();
+        return cut_off(status, &reply.body);
     }
     let mut response = (status, reply.body).into_response();
     if let Some(value) = reply.retry_after.and_then(|v| v.parse().ok()) {
         response.headers_mut().insert("retry-after", value);
     }
     response
+}
+
+/// Starts an answer with half of `body`, then drops the connection.
+fn cut_off(status: StatusCode, body: &str) -> Response {
+    let half = body[..body.len() / 2].to_owned();
+    let chunks: Vec<Result<String, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "cut",
+        )),
+    ];
+    (
+        status,
+        Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+        .into_response()
 }

@@ -20,6 +20,7 @@ mod ordering;
 mod processes;
 mod producer;
 mod producers;
+mod profile_check;
 mod promises;
 mod quota;
 mod service;
