@@ -166,19 +166,27 @@ fn failed(s: &Situation) -> Explanation {
         (None, Some(error)) => error.clone(),
         (None, None) => "no reason recorded".into(),
     };
+    let id = s.id;
     let mut notes = Vec::new();
-    if let Some(newer) = s.newer_delivered {
+    if s.problem.is_some() {
+        notes.push(format!(
+            "the row's own data is the cause: it breaks one of Target's rules, so retrying would \
+             only fail again; have the producer write a corrected row (or add one with \
+             `profile-outbox enqueue`), then `profile-outbox cancel {id}`"
+        ));
+    } else if let Some(newer) = s.newer_delivered {
         notes.push(format!(
             "careful: {} newer row(s) of this visitor were delivered after it (latest: row {}); \
              retrying would send this older value after them, and it could overwrite a newer one \
-             at Target",
+             at Target, so `profile-outbox retry {id}` refuses unless given \
+             --even-if-newer-sent; usually `profile-outbox cancel {id}` is the fix",
             newer.count, newer.latest_id
         ));
+    } else {
+        notes.push(format!(
+            "once the cause is fixed, `profile-outbox retry {id}` sends it again"
+        ));
     }
-    notes.push(format!(
-        "once the cause is fixed, `profile-outbox retry {}` sends it again",
-        s.id
-    ));
     Explanation {
         summary: format!("failed: {reason}"),
         notes,
@@ -317,10 +325,15 @@ mod tests {
             e.summary,
             "failed: value of loyalty_note is 412 characters, Target allows 256"
         );
+        let notes = e.notes.join("\n");
         assert!(
-            e.notes
-                .iter()
-                .any(|n| n.contains("profile-outbox retry 1190"))
+            notes.contains("the row's own data is the cause")
+                && notes.contains("profile-outbox cancel 1190"),
+            "{notes}"
+        );
+        assert!(
+            !notes.contains("once the cause is fixed") && !notes.contains("retry 1190"),
+            "a row that breaks a rule would only fail again: {notes}"
         );
     }
 

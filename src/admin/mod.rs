@@ -1,11 +1,13 @@
 //! What the admin commands (`status`, `list`, `show`, `retry`, `cancel`, `purge`) read and change
 //! in a database a daemon may be delivering from at the same moment. One file per concern.
 
+mod apply;
 mod change;
 mod daemon;
 mod explain;
 mod filter;
 mod json;
+mod newer;
 mod open;
 mod output;
 mod purge;
@@ -16,11 +18,13 @@ mod situation;
 mod status;
 mod time;
 
-pub use change::{Candidate, Change, Plan, Refusal, apply, plan};
+pub use apply::{Applied, OrderGuard, apply, in_flight_matching};
+pub use change::{Candidate, Change, Need, Permit, Plan, Refusal, plan};
 pub use daemon::{DaemonView, SavedState, frame};
 pub use explain::{Ahead, Explanation, NewerDelivered, Pause, Situation, explain};
 pub use filter::{RowFilter, visitor_key};
-pub use json::{ChangeDoc, ListDoc, PurgeDoc, RowDoc, ShowDoc, StatusDoc};
+pub use json::{ChangeDoc, ChangeMode, ListDoc, NeedDoc, PurgeDoc, RowDoc, ShowDoc, StatusDoc};
+pub use newer::Newer;
 pub use open::{Database, open};
 pub use output::{Delivery, Out};
 pub use purge::{PurgeScope, count_purgeable, purge};

@@ -147,10 +147,20 @@ pub struct RetryArgs {
     /// Every failed row.
     #[arg(long, conflicts_with = "FilterArgs")]
     pub all: bool,
-    /// Go ahead when more than one row would change, or when a retry would send a visitor's
-    /// older value after a newer one.
+    /// Go ahead when more than one row would change.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Retry a row even though a newer row of its visitor was already delivered or is being
+    /// sent: its older value then reaches Target after the newer one and may overwrite it.
+    #[arg(long)]
+    pub even_if_newer_sent: bool,
+    /// Retry a row even though its own data breaks one of Target's rules (the daemon sets it
+    /// aside again before sending it).
+    #[arg(long)]
+    pub even_if_invalid: bool,
+    /// Say what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON document instead of text (fields in the README).
     #[arg(long)]
     pub json: bool,
@@ -172,6 +182,9 @@ pub struct CancelArgs {
     /// Go ahead when more than one row would change.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Say what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON document instead of text (fields in the README).
     #[arg(long)]
     pub json: bool,
@@ -188,6 +201,9 @@ pub struct PurgeArgs {
     /// Go ahead when more than one row would be deleted.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Say how many rows would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON document instead of text (fields in the README).
     #[arg(long)]
     pub json: bool,

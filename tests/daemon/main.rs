@@ -4,6 +4,7 @@
 mod admin_changes;
 mod admin_helpers;
 mod admin_open;
+mod admin_order;
 mod admin_rows;
 mod admin_status;
 mod answers;
