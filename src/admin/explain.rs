@@ -86,8 +86,13 @@ pub fn explain(s: &Situation) -> Explanation {
         },
     };
     if s.behind > 0 && matches!(s.state, State::Pending | State::InFlight) {
+        let (rows, verb) = if s.behind == 1 {
+            ("row", "waits")
+        } else {
+            ("rows", "wait")
+        };
         e.notes.push(format!(
-            "{} newer row(s) of this visitor wait for this one",
+            "{} newer {rows} of this visitor {verb} for this one",
             s.behind
         ));
     }
@@ -176,11 +181,16 @@ fn failed(s: &Situation) -> Explanation {
         ));
     } else if let Some(newer) = s.newer_delivered {
         notes.push(format!(
-            "careful: {} newer row(s) of this visitor were delivered after it (latest: row {}); \
-             retrying would send this older value after them, and it could overwrite a newer one \
-             at Target, so `profile-outbox retry {id}` refuses unless given \
+            "careful: {} of this visitor delivered after it (latest: row {}); \
+             retrying would send this older value after the newer one, and it could overwrite \
+             it at Target, so `profile-outbox retry {id}` refuses unless given \
              --even-if-newer-sent; usually `profile-outbox cancel {id}` is the fix",
-            newer.count, newer.latest_id
+            if newer.count == 1 {
+                "a newer row was".to_owned()
+            } else {
+                format!("{} newer rows were", newer.count)
+            },
+            newer.latest_id
         ));
     } else {
         notes.push(format!(

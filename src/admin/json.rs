@@ -352,7 +352,7 @@ pub struct QuotaDoc {
 
 #[derive(Debug, Serialize)]
 pub struct PauseDoc {
-    /// `slow_down`, `endpoint_down` or `unauthorized`.
+    /// `slow_down`, `endpoint_down`, `unauthorized` or `quota_spent`.
     pub reason: String,
     /// `open` (paused) or `half_open` (the next request is a probe).
     pub circuit: String,
@@ -409,7 +409,7 @@ impl StatusDoc {
                 next_free_at: status.quota.next_free_at.map(rfc3339),
                 next_free_at_ms: status.quota.next_free_at,
             },
-            pause: status.daemon.pause().map(|(reason, until)| PauseDoc {
+            pause: status.pause().map(|(reason, until)| PauseDoc {
                 reason: reason.to_owned(),
                 circuit: saved.map_or_else(|| "closed".into(), |s| s.circuit.clone()),
                 until: until.map(rfc3339),

@@ -40,6 +40,15 @@ pub fn relative(wall_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// `1 row`, `2 rows`: a count and its noun, plural but for one.
+pub fn count(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `2026-11-28 14:05:07Z (3m ago)`.
 pub fn when(wall_ms: i64, now_ms: i64) -> String {
     format!("{} ({})", clock_time(wall_ms), relative(wall_ms, now_ms))

@@ -27,7 +27,8 @@ pub enum Command {
     /// Add a row to the outbox, as a producer would.
     Enqueue(EnqueueArgs),
     /// Show whether the daemon runs, how far behind it is, and what needs a person. Exits 0 when
-    /// all is well, 3 when something needs attention, 1 when it cannot tell.
+    /// a daemon runs and nothing needs a person, 3 when something needs attention (no daemon
+    /// running included), 1 when it cannot tell, 2 on a wrong command line.
     Status(StatusArgs),
     /// List rows, newest first.
     List(ListArgs),

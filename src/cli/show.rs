@@ -2,7 +2,7 @@
 
 use super::args::ShowArgs;
 use super::common;
-use crate::admin::{self, Out, RowReport, ShowDoc, cell, when};
+use crate::admin::{self, Out, RowReport, ShowDoc, cell, count, when};
 use crate::clock::Clock;
 use anyhow::bail;
 use std::path::Path;
@@ -58,9 +58,9 @@ fn lines(report: &RowReport) -> Vec<String> {
         (
             "attempts",
             format!(
-                "{} refused by Target for the row's own fault; {} requests made{}",
+                "{} refused by Target for the row's own fault; {} made{}",
                 row.attempts,
-                row.sends,
+                count(row.sends, "request"),
                 if row.send_alone {
                     "; sent alone from now on"
                 } else {

@@ -1,9 +1,10 @@
 //! `profile-outbox status`: the daemon's health and the backlog, for a person or a monitoring
-//! check. Exits 0 when all is well, 3 when something needs a person (listed), 1 when it cannot tell.
+//! check. Exits 0 when a daemon runs and all is well, 3 when something needs a person (listed; a
+//! daemon not running is one such thing), 1 when it cannot tell.
 
 use super::args::StatusArgs;
 use super::common::{self, NEEDS_ATTENTION};
-use crate::admin::{self, Out, Status, StatusDoc, cell, relative, when};
+use crate::admin::{self, Out, Status, StatusDoc, cell, count, relative, when};
 use crate::clock::Clock;
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,7 +47,7 @@ fn lines(s: &Status, attention: &[String]) -> Vec<String> {
                 format!("row {id}, added {}", when(at, s.now_ms))
             }),
         ),
-        ("due now", format!("{} rows", s.due_now)),
+        ("due now", count(s.due_now, "row")),
         (
             "next retry",
             s.next_retry_at_ms.map_or_else(never, |t| when(t, s.now_ms)),
@@ -120,7 +121,7 @@ fn paused(s: &Status) -> String {
         .saved
         .as_ref()
         .map_or("closed", |d| d.circuit.as_str());
-    match s.daemon.pause() {
+    match s.pause() {
         None => "no".into(),
         Some((reason, Some(until))) => {
             format!(

@@ -190,8 +190,10 @@ async fn show_explains_a_failed_row_by_its_field_and_the_rule_it_breaks() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("profile-outbox retry {id}")),
-        "{text}"
+        text.contains("the row's own data is the cause")
+            && text.contains(&format!("profile-outbox cancel {id}"))
+            && !text.contains("once the cause is fixed"),
+        "retrying would only fail again: {text}"
     );
 }
 
