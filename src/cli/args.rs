@@ -58,9 +58,13 @@ pub struct EnqueueArgs {
     /// Your own visitor id (CRM, loyalty card).
     #[arg(long = "mbox-3rd-party-id", value_name = "ID")]
     pub mbox_3rd_party_id: Option<String>,
-    /// An attribute, as name=value (the name without "profile."). Repeat for more.
-    #[arg(long = "attr", value_name = "NAME=VALUE", required = true, value_parser = parse_attribute)]
+    /// An attribute, as name=value (the name without "profile."). Repeat for more. A value
+    /// written as a JSON number (3, 4.5) or true/false is stored as one; anything else as text.
+    #[arg(long = "attr", value_name = "NAME=VALUE", required_unless_present = "text_attributes", value_parser = parse_attribute)]
     pub attributes: Vec<(String, String)>,
+    /// An attribute stored as text whatever it looks like (a card number 0042, a zip code 8001).
+    #[arg(long = "attr-str", value_name = "NAME=VALUE", value_parser = parse_attribute)]
+    pub text_attributes: Vec<(String, String)>,
     /// Free text naming the app the row comes from.
     #[arg(long)]
     pub source: Option<String>,

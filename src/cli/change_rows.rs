@@ -54,7 +54,8 @@ pub async fn change_rows(config_path: Option<&Path>, request: Request) -> anyhow
     } else {
         OrderGuard::Keep
     };
-    let applied = admin::apply(&db.pool, &plan, frame.now_ms(), guard).await?;
+    let change = admin::apply(&db.pool, &plan, frame.now_ms(), guard);
+    let applied = admin::with_lock_notice(&db.path, change).await?;
     let mut doc = ChangeDoc::applied(&plan, &applied);
     doc.left_in_flight = in_flight(&db.pool, &request).await?;
     db.pool.close().await;

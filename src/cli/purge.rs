@@ -59,7 +59,8 @@ pub async fn purge(config_path: Option<&Path>, args: PurgeArgs) -> anyhow::Resul
     }
     // Without --yes at most the one row counted goes, even if more qualified since.
     let at_most = if args.yes { None } else { Some(1) };
-    doc.deleted = admin::purge(&db.pool, &scope, at_most).await?;
+    let deleting = admin::purge(&db.pool, &scope, at_most);
+    doc.deleted = admin::with_lock_notice(&db.path, deleting).await?;
     doc.done = true;
     db.pool.close().await;
     let text = format!("deleted {} ({what})", rows(doc.deleted));
