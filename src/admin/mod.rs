@@ -30,7 +30,9 @@ pub use newer::Newer;
 pub use open::{Database, open};
 pub use output::{Delivery, Out};
 pub use purge::{PurgeScope, count_purgeable, purge};
-pub use render::{Table, age, cell, clock_time, count, relative, rfc3339, when};
+pub use render::{
+    Table, Width, age, cell, clean, clock_time, count, relative, rfc3339, stdout_width, when,
+};
 pub use rows::{Order, OutboxRow, find, list};
 pub use situation::{RowReport, report};
 pub use status::{Counts, HEARTBEAT_STALE_MS, Status, read_status};

@@ -229,3 +229,56 @@ async fn show_of_a_missing_row_says_so() {
     assert_eq!(done.code, Some(1), "{done:?}");
     assert!(done.stderr.contains("there is no row 42"), "{done:?}");
 }
+
+#[tokio::test]
+async fn list_gives_a_pipe_whole_values_and_fits_a_terminal_s_width() {
+    let app = TestApp::spawn("").await;
+    let error = format!(
+        "Target refused the row 5 times; last answer HTTP 400: {}",
+        "x".repeat(80)
+    );
+    let id = app
+        .enqueue(profile_outbox::outbox::NewRow {
+            mbox_pc: Some(PC.to_owned()),
+            attributes: json!({"tier": "gold"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            source: Some("profile-outbox enqueue".into()),
+            ..Default::default()
+        })
+        .await;
+    set_state(&app, id, "failed").await;
+    sqlx::query("UPDATE outbox SET last_error = ? WHERE id = ?")
+        .bind(&error)
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .expect("error set");
+
+    let piped = run(&app, &["list"]);
+    // `script` gives the command a terminal 100 columns wide.
+    let line = format!(
+        "stty cols 100; '{}' --config '{}' list",
+        env!("CARGO_BIN_EXE_profile-outbox"),
+        app.config_path.display()
+    );
+    let mut command = std::process::Command::new("script");
+    command.args(["-qec", &line, "/dev/null"]);
+    let on_terminal = crate::admin_helpers::output(command);
+
+    assert_eq!(piped.code, Some(0), "{piped:?}");
+    assert!(
+        piped.stdout.contains("profile-outbox enqueue") && piped.stdout.contains(&error),
+        "a pipe gets every value whole: {}",
+        piped.stdout
+    );
+    assert_eq!(on_terminal.code, Some(0), "{on_terminal:?}");
+    let lines: Vec<&str> = on_terminal.stdout.lines().map(str::trim_end).collect();
+    assert_eq!(lines.len(), 2, "{on_terminal:?}");
+    assert!(
+        lines.iter().all(|l| l.chars().count() <= 100),
+        "every line fits 100 columns: {lines:#?}"
+    );
+    assert!(lines[1].ends_with('…'), "{lines:#?}");
+}
