@@ -42,9 +42,13 @@ pub async fn change_rows(config_path: Option<&Path>, request: Request) -> anyhow
         // Closed before leaving, as on every path: the last connection to close removes the
         // -wal and -shm files, which must not be left behind owned by the operator's user.
         db.pool.close().await;
-        write(request.format, &doc, || preview_lines(&plan, &doc))?;
         if request.mode == ChangeMode::DryRun {
+            write(request.format, &doc, || preview_lines(&plan, &doc))?;
             return Ok(ExitCode::SUCCESS);
+        }
+        // A refusal: scripts get the preview as JSON; people get the reason on stderr only.
+        if request.format == Format::Json {
+            write(Format::Json, &doc, Vec::new)?;
         }
         return refuse(refusal(&plan, &needs));
     }

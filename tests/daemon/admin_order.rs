@@ -56,6 +56,10 @@ async fn retry_refuses_an_older_row_after_a_newer_delivered_one_unless_told_so()
 
     for done in [&refused, &with_yes] {
         assert_eq!(done.code, Some(2), "{done:?}");
+        assert_eq!(
+            done.stdout, "",
+            "a refusal is said on stderr only: {done:?}"
+        );
         assert!(
             done.stderr
                 .contains(&format!("row {old} (row {newer} is delivered)"))
