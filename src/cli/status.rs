@@ -4,7 +4,9 @@
 
 use super::args::StatusArgs;
 use super::common::{self, NEEDS_ATTENTION};
-use crate::admin::{self, Out, Status, StatusDoc, cell, count, relative, when};
+use crate::admin::{
+    self, Out, Status, StatusDoc, Width, cell, clean, count, relative, stdout_width, when,
+};
 use crate::clock::Clock;
 use std::path::Path;
 use std::process::ExitCode;
@@ -147,7 +149,12 @@ fn last_error(s: &Status) -> String {
                 .and_then(|d| d.last_error_at)
                 .map(|t| format!("{}: ", when(t, s.now_ms)))
                 .unwrap_or_default();
-            format!("{at}{}", cell(message, 200))
+            // A person at a terminal gets the start of a long error; a pipe gets all of it.
+            let message = match stdout_width() {
+                Width::Unlimited => clean(message),
+                Width::Columns(_) => cell(message, 200),
+            };
+            format!("{at}{message}")
         }
     }
 }

@@ -282,3 +282,38 @@ async fn list_gives_a_pipe_whole_values_and_fits_a_terminal_s_width() {
     );
     assert!(lines[1].ends_with('…'), "{lines:#?}");
 }
+
+#[tokio::test]
+async fn show_and_status_give_a_pipe_long_texts_whole_and_count_in_words() {
+    let app = TestApp::spawn("").await;
+    let id = app.enqueue_pc(PC, json!({"tier": "gold"})).await;
+    let error = format!(
+        "Target refused the row; last answer HTTP 400: {}",
+        "y".repeat(1500)
+    );
+    sqlx::query("UPDATE outbox SET state = 'failed', sends = 1, last_error = ?1 WHERE id = ?2")
+        .bind(&error)
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .expect("row failed");
+    sqlx::query("UPDATE daemon_state SET last_error = ?1, last_error_at = 1 WHERE id = 1")
+        .bind(&error)
+        .execute(&app.pool)
+        .await
+        .expect("state saved");
+
+    let shown = run(&app, &["show", &id.to_string()]);
+    let status = run(&app, &["status"]);
+
+    assert!(
+        shown.stdout.contains(&format!("last error:   {error}\n")),
+        "{shown:?}"
+    );
+    assert!(shown.stdout.contains("; 1 request made\n"), "{shown:?}");
+    assert!(status.stdout.contains(&error), "{status:?}");
+    assert!(
+        status.stdout.contains("1 failed row waits for an operator"),
+        "{status:?}"
+    );
+}
