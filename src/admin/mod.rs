@@ -3,6 +3,7 @@
 
 mod apply;
 mod change;
+mod change_doc;
 mod daemon;
 mod explain;
 mod filter;
@@ -21,10 +22,11 @@ mod time;
 
 pub use apply::{Applied, OrderGuard, apply, in_flight_matching};
 pub use change::{Candidate, Change, Need, Permit, Plan, Refusal, plan};
+pub use change_doc::{ChangeDoc, ChangeMode, NeedDoc, PurgeDoc};
 pub use daemon::{DaemonView, SavedState, frame};
 pub use explain::{Ahead, Explanation, NewerDelivered, Pause, Situation, explain};
 pub use filter::{RowFilter, visitor_key};
-pub use json::{ChangeDoc, ChangeMode, ListDoc, NeedDoc, PurgeDoc, RowDoc, ShowDoc, StatusDoc};
+pub use json::{ListDoc, RowDoc, ShowDoc, StatusDoc};
 pub use lock_wait::{LOCK_WAIT, holders, with_lock_notice};
 pub use newer::Newer;
 pub use open::{Database, open};
