@@ -6,7 +6,7 @@
 
 use super::change::{Change, Plan};
 use super::filter::{RowFilter, bind_all, json_array};
-use super::newer::{NOT_OVERTAKEN, Newer, newer_sent};
+use super::newer::{NOT_OVERTAKEN, Newer, SENT, newer_sent};
 use crate::outbox::State;
 use sqlx::SqlitePool;
 
@@ -43,7 +43,9 @@ pub async fn apply(
     }
     let ids = plan.ids();
     let sql = match (plan.change, guard) {
-        (Change::Retry, OrderGuard::Keep) => format!("{RETRY} AND {NOT_OVERTAKEN} RETURNING id"),
+        (Change::Retry, OrderGuard::Keep) => {
+            format!("{SENT} {RETRY} AND {NOT_OVERTAKEN} RETURNING id")
+        }
         (Change::Retry, OrderGuard::Waive) => format!("{RETRY} RETURNING id"),
         (Change::Cancel, _) => format!("{CANCEL} RETURNING id"),
     };
