@@ -71,14 +71,15 @@ pub async fn change_rows(config_path: Option<&Path>, request: Request) -> anyhow
     })
 }
 
-/// For a cancel: the matching rows in flight, which it leaves to the daemon.
+/// For a cancel by filter or `--all`: the matching rows in flight, which it leaves to the daemon.
+/// (Rows named by id are reported one by one as refused.)
 async fn in_flight(pool: &sqlx::SqlitePool, request: &Request) -> anyhow::Result<Vec<i64>> {
     let takes_pending = request.filter.states.is_empty()
         || request
             .filter
             .states
             .contains(&crate::outbox::State::Pending);
-    if request.change != Change::Cancel || !takes_pending {
+    if request.change != Change::Cancel || !takes_pending || !request.filter.ids.is_empty() {
         return Ok(Vec::new());
     }
     Ok(admin::in_flight_matching(pool, &request.filter).await?)

@@ -85,6 +85,10 @@ async fn rows_in_flight_are_never_retried_cancelled_or_purged() {
             done.stdout.contains("in flight (being sent now)"),
             "{done:?}"
         );
+        assert!(
+            !done.stdout.contains("matching row"),
+            "a row named by id is reported once, as refused: {done:?}"
+        );
     }
     assert_eq!(
         cancel_all.stdout.lines().collect::<Vec<_>>(),
