@@ -16,7 +16,10 @@ const RUNS: usize = 3;
 async fn main() -> anyhow::Result<()> {
     let backlog = coalescing::backlog(7);
     let rows = backlog.len() as f64;
-    println!("profile lookup: {} rows, coalescing on, {RUNS} runs each", backlog.len());
+    println!(
+        "profile lookup: {} rows, coalescing on, {RUNS} runs each",
+        backlog.len()
+    );
     let mut medians = Vec::new();
     for check in [false, true] {
         let mut speeds = Vec::new();

@@ -1,14 +1,13 @@
-//! `retry` and `cancel`: find the rows a command would change, then change exactly those rows in
-//! one UPDATE statement.
-//!
-//! The UPDATE names the rows by id *and* repeats the state condition, so a row the daemon claimed
-//! in between (now `in_flight`) or that changed otherwise is left alone: an admin command never
-//! touches a row in flight, and never changes more rows than it found and reported.
+//! `retry` and `cancel`, the look: which rows a command would change, and which of them it must
+//! not change without a flag saying the person means it (more than one row; a retry that would
+//! send a visitor's older value after a newer one; a retry of a row whose own data breaks one of
+//! Target's rules). The change itself is in `apply`.
 
-use super::filter::{RowFilter, bind_all, json_array};
+use super::filter::{RowFilter, bind_all};
+use super::newer::{Newer, newer_sent};
 use crate::outbox::State;
+use crate::target::{ProfileUpdate, RowProblem};
 use sqlx::SqlitePool;
-use std::collections::HashMap;
 
 /// What a command does to a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,16 +42,49 @@ impl Change {
             Change::Cancel => "cancelled",
         }
     }
+
+    /// `retry`, `cancel`: the command's name.
+    pub fn action(self) -> &'static str {
+        match self {
+            Change::Retry => "retry",
+            Change::Cancel => "cancel",
+        }
+    }
 }
 
-/// A row the change applies to.
+/// A flag by which a person allows what a command would otherwise refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permit {
+    /// `--yes`: change more than one row.
+    Many,
+    /// `--even-if-newer-sent`: retry a row although a newer row of its visitor is in flight or
+    /// delivered, so its older value reaches Target after the newer one.
+    AfterNewer,
+    /// `--even-if-invalid`: retry a row whose own data breaks one of Target's rules, though the
+    /// daemon will set it aside again at once.
+    Invalid,
+}
+
+impl Permit {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Permit::Many => "--yes",
+            Permit::AfterNewer => "--even-if-newer-sent",
+            Permit::Invalid => "--even-if-invalid",
+        }
+    }
+}
+
+/// A row the change applies to, and what the look found about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
     pub id: i64,
     pub state: State,
-    /// For a retry: newer rows of the same visitor were delivered (the latest one's id), so the
-    /// retried row would reach Target after them.
-    pub newer_delivered: Option<i64>,
+    /// For a retry: the newest row of the same visitor, newer than this one, that is in flight
+    /// or delivered. Retrying would send this row's older value after it.
+    pub newer: Option<Newer>,
+    /// For a retry: the rule of Target's the row's own data breaks; it would fail again at once.
+    pub problem: Option<RowProblem>,
 }
 
 /// A row named by id that the change does not apply to, and why.
@@ -61,6 +93,13 @@ pub struct Refusal {
     pub id: i64,
     /// `None`: there is no such row.
     pub state: Option<State>,
+}
+
+/// What the command lacks to go ahead: the flag, and why it is needed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Need {
+    pub permit: Permit,
+    pub why: String,
 }
 
 /// The rows a change would touch.
@@ -72,24 +111,54 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Why the change needs `--yes`, if it does: more than one row, or a retry out of order.
-    pub fn needs_confirmation(&self) -> Option<String> {
+    /// The flags the change needs and `given` lacks, each with the reason; empty: go ahead.
+    pub fn needs(&self, given: &[Permit]) -> Vec<Need> {
+        let mut needs = Vec::new();
+        let lacking = |p: Permit| !given.contains(&p);
         let out_of_order: Vec<String> = self
             .rows
             .iter()
-            .filter_map(|c| {
-                c.newer_delivered
-                    .map(|n| format!("row {} (after row {n})", c.id))
-            })
+            .filter_map(|c| c.newer.as_ref().map(|n| (c.id, n)))
+            .map(|(id, n)| format!("row {id} (row {} is {})", n.id, n.state))
             .collect();
-        if !out_of_order.is_empty() {
-            return Some(format!(
-                "newer rows of the same visitor were already delivered, so retrying would send an \
-                 older value after a newer one: {}",
-                out_of_order.join(", ")
-            ));
+        if lacking(Permit::AfterNewer) && !out_of_order.is_empty() {
+            needs.push(Need {
+                permit: Permit::AfterNewer,
+                why: format!(
+                    "a newer row of the same visitor was already delivered or is being sent, so \
+                     retrying would send an older value after a newer one, and it could overwrite \
+                     the newer value at Target: {}; the usual fix is to cancel the older row",
+                    out_of_order.join(", ")
+                ),
+            });
         }
-        (self.rows.len() > 1).then(|| format!("{} rows match", self.rows.len()))
+        let invalid: Vec<String> = self
+            .rows
+            .iter()
+            .filter_map(|c| c.problem.as_ref().map(|p| format!("row {}: {p}", c.id)))
+            .collect();
+        if lacking(Permit::Invalid) && !invalid.is_empty() {
+            needs.push(Need {
+                permit: Permit::Invalid,
+                why: format!(
+                    "the row's own data breaks Target's rules, so the daemon would set it aside \
+                     again at once ({}); have the producer write a corrected row, and cancel this \
+                     one",
+                    invalid.join("; ")
+                ),
+            });
+        }
+        if lacking(Permit::Many) && self.rows.len() > 1 {
+            needs.push(Need {
+                permit: Permit::Many,
+                why: format!("{} rows match", self.rows.len()),
+            });
+        }
+        needs
+    }
+
+    pub fn ids(&self) -> Vec<i64> {
+        self.rows.iter().map(|c| c.id).collect()
     }
 }
 
@@ -102,23 +171,44 @@ pub async fn plan(pool: &SqlitePool, change: Change, filter: &RowFilter) -> sqlx
     }
     eligible.states.retain(|s| change.from_states().contains(s));
     let (clause, values) = eligible.clause();
-    // The visitor key as hex: a producer column stored as a BLOB before migration 0005 can make
-    // it text that is not UTF-8, which would not decode as a String.
-    let sql = format!("SELECT id, state, hex(visitor) FROM outbox {clause} ORDER BY id");
-    let found: Vec<(i64, String, String)> = bind_all(sqlx::query_as(&sql), &values)
+    // Producer columns as bytes and the visitor key as hex: a column stored as a BLOB before
+    // migration 0005 can hold bytes that are not UTF-8, which would not decode as a String.
+    let sql = format!(
+        "SELECT id, state, hex(visitor), CAST(mbox_pc AS BLOB), CAST(mbox_3rd_party_id AS BLOB), \
+         CAST(attributes AS BLOB) FROM outbox {clause} ORDER BY id"
+    );
+    let found: Vec<Found> = bind_all(sqlx::query_as(&sql), &values)
         .fetch_all(pool)
         .await?;
     let newer = match change {
-        Change::Retry => newer_delivered(pool, &found).await?,
-        Change::Cancel => HashMap::new(),
+        Change::Retry => {
+            let rows: Vec<(i64, &str)> = found.iter().map(|f| (f.0, f.2.as_str())).collect();
+            newer_sent(pool, &rows).await?
+        }
+        Change::Cancel => Default::default(),
     };
     let rows = found
         .iter()
-        .filter_map(|(id, state, visitor)| {
+        .filter_map(|f| {
             Some(Candidate {
-                id: *id,
-                state: State::parse(state)?,
-                newer_delivered: newer.get(visitor).copied().filter(|latest| latest > id),
+                id: f.0,
+                state: State::parse(&f.1)?,
+                newer: newer.get(&f.2).filter(|n| n.id > f.0).cloned(),
+                problem: (change == Change::Retry)
+                    .then(|| {
+                        let text = |b: &Option<Vec<u8>>| {
+                            b.as_deref()
+                                .map(|b| String::from_utf8_lossy(b).into_owned())
+                        };
+                        let attributes = String::from_utf8_lossy(&f.5);
+                        ProfileUpdate::from_row(
+                            text(&f.3).as_deref(),
+                            text(&f.4).as_deref(),
+                            &attributes,
+                        )
+                        .err()
+                    })
+                    .flatten(),
             })
         })
         .collect::<Vec<_>>();
@@ -130,29 +220,16 @@ pub async fn plan(pool: &SqlitePool, change: Change, filter: &RowFilter) -> sqlx
     })
 }
 
-/// The latest delivered row of each of the rows' visitors, among rows newer than the oldest of
-/// them: one pass over the rows added since (delivered rows have no index by visitor).
-async fn newer_delivered(
-    pool: &SqlitePool,
-    rows: &[(i64, String, String)],
-) -> sqlx::Result<HashMap<String, i64>> {
-    let Some(oldest) = rows.iter().map(|(id, _, _)| *id).min() else {
-        return Ok(HashMap::new());
-    };
-    let visitors: Vec<&str> = rows.iter().map(|(_, _, v)| v.as_str()).collect();
-    let visitors = serde_json::to_string(&visitors).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let latest: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT hex(visitor), max(id) FROM outbox
-         WHERE id > ?1 AND state = 'delivered'
-           AND hex(visitor) IN (SELECT value FROM json_each(?2))
-         GROUP BY visitor",
-    )
-    .bind(oldest)
-    .bind(visitors)
-    .fetch_all(pool)
-    .await?;
-    Ok(latest.into_iter().collect())
-}
+/// id, state, visitor, mbox_pc, mbox_3rd_party_id, attributes.
+/// id, state, the visitor key as hex, and the producer columns' bytes.
+type Found = (
+    i64,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<u8>,
+);
 
 /// The ids asked for by name that are not among `rows`, with their state.
 async fn refusals(
@@ -174,34 +251,72 @@ async fn refusals(
     Ok(refused)
 }
 
-/// Changes the plan's rows that are still in a state the change applies to, and returns their ids.
-/// `now_ms` is on the daemon's timeline (`updated_at`).
-pub async fn apply(pool: &SqlitePool, plan: &Plan, now_ms: i64) -> sqlx::Result<Vec<i64>> {
-    if plan.rows.is_empty() {
-        return Ok(Vec::new());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: i64) -> Candidate {
+        Candidate {
+            id,
+            state: State::Failed,
+            newer: None,
+            problem: None,
+        }
     }
-    let ids: Vec<i64> = plan.rows.iter().map(|c| c.id).collect();
-    let sql = match plan.change {
-        // Due at once (next_attempt_at 0 is before any time), attempts and the send-alone flag
-        // reset; the old error stays readable behind a note.
-        Change::Retry => {
-            "UPDATE outbox SET state = 'pending', attempts = 0, send_alone = 0,
-                 next_attempt_at = 0, updated_at = ?1,
-                 last_error = 'retried by an operator; before: ' || coalesce(last_error, 'no error')
-             WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'failed'
-             RETURNING id"
+
+    fn plan(rows: Vec<Candidate>) -> Plan {
+        Plan {
+            change: Change::Retry,
+            rows,
+            refused: Vec::new(),
         }
-        Change::Cancel => {
-            "UPDATE outbox SET state = 'cancelled', updated_at = ?1
-             WHERE id IN (SELECT value FROM json_each(?2)) AND state IN ('pending', 'failed')
-             RETURNING id"
-        }
-    };
-    let mut changed: Vec<i64> = sqlx::query_scalar(sql)
-        .bind(now_ms)
-        .bind(json_array(&ids))
-        .fetch_all(pool)
-        .await?;
-    changed.sort_unstable();
-    Ok(changed)
+    }
+
+    #[test]
+    fn one_plain_row_needs_no_flag_and_two_need_yes() {
+        assert!(plan(vec![candidate(1)]).needs(&[]).is_empty());
+        let two = plan(vec![candidate(1), candidate(2)]);
+        let needs = two.needs(&[]);
+        assert_eq!(needs.len(), 1);
+        assert_eq!(needs[0].permit, Permit::Many);
+        assert!(two.needs(&[Permit::Many]).is_empty());
+    }
+
+    #[test]
+    fn a_retry_after_a_newer_row_went_out_needs_its_own_flag_and_names_that_row() {
+        let mut row = candidate(5);
+        row.newer = Some(Newer {
+            id: 9,
+            state: State::InFlight,
+        });
+        let p = plan(vec![row]);
+        let needs = p.needs(&[Permit::Many]);
+        assert_eq!(needs.len(), 1);
+        assert_eq!(needs[0].permit, Permit::AfterNewer);
+        assert!(
+            needs[0].why.contains("row 5 (row 9 is in_flight)"),
+            "{}",
+            needs[0].why
+        );
+        assert!(p.needs(&[Permit::AfterNewer]).is_empty());
+    }
+
+    #[test]
+    fn a_retry_of_a_row_breaking_a_rule_needs_its_own_flag_and_names_the_rule() {
+        let mut row = candidate(7);
+        row.problem = Some(RowProblem::new(
+            "mbox_pc",
+            "looks like an Experience Cloud ID",
+        ));
+        let needs = plan(vec![row]).needs(&[]);
+        assert_eq!(needs.len(), 1);
+        assert_eq!(needs[0].permit, Permit::Invalid);
+        assert!(
+            needs[0]
+                .why
+                .contains("row 7: mbox_pc: looks like an Experience Cloud ID"),
+            "{}",
+            needs[0].why
+        );
+    }
 }

@@ -86,8 +86,13 @@ pub fn explain(s: &Situation) -> Explanation {
         },
     };
     if s.behind > 0 && matches!(s.state, State::Pending | State::InFlight) {
+        let (rows, verb) = if s.behind == 1 {
+            ("row", "waits")
+        } else {
+            ("rows", "wait")
+        };
         e.notes.push(format!(
-            "{} newer row(s) of this visitor wait for this one",
+            "{} newer {rows} of this visitor {verb} for this one",
             s.behind
         ));
     }
@@ -166,19 +171,40 @@ fn failed(s: &Situation) -> Explanation {
         (None, Some(error)) => error.clone(),
         (None, None) => "no reason recorded".into(),
     };
+    let id = s.id;
     let mut notes = Vec::new();
-    if let Some(newer) = s.newer_delivered {
+    if reason.starts_with(crate::delivery::NO_PROFILE) {
         notes.push(format!(
-            "careful: {} newer row(s) of this visitor were delivered after it (latest: row {}); \
-             retrying would send this older value after them, and it could overwrite a newer one \
-             at Target",
-            newer.count, newer.latest_id
+            "Target's profile fetch API found no profile for this visitor for the whole of \
+             target.profile_wait, and the update API only updates profiles Target has; check that \
+             the producer writes the id Target knows (Target's own mbox_pc, or the \
+             mbox3rdPartyId your site sends), then `profile-outbox retry {id}` looks it up \
+             again, or `profile-outbox cancel {id}`"
+        ));
+    } else if s.problem.is_some() {
+        notes.push(format!(
+            "the row's own data is the cause: it breaks one of Target's rules, so retrying would \
+             only fail again; have the producer write a corrected row (or add one with \
+             `profile-outbox enqueue`), then `profile-outbox cancel {id}`"
+        ));
+    } else if let Some(newer) = s.newer_delivered {
+        notes.push(format!(
+            "careful: {} of this visitor delivered after it (latest: row {}); \
+             retrying would send this older value after the newer one, and it could overwrite \
+             it at Target, so `profile-outbox retry {id}` refuses unless given \
+             --even-if-newer-sent; usually `profile-outbox cancel {id}` is the fix",
+            if newer.count == 1 {
+                "a newer row was".to_owned()
+            } else {
+                format!("{} newer rows were", newer.count)
+            },
+            newer.latest_id
+        ));
+    } else {
+        notes.push(format!(
+            "once the cause is fixed, `profile-outbox retry {id}` sends it again"
         ));
     }
-    notes.push(format!(
-        "once the cause is fixed, `profile-outbox retry {}` sends it again",
-        s.id
-    ));
     Explanation {
         summary: format!("failed: {reason}"),
         notes,
@@ -317,10 +343,15 @@ mod tests {
             e.summary,
             "failed: value of loyalty_note is 412 characters, Target allows 256"
         );
+        let notes = e.notes.join("\n");
         assert!(
-            e.notes
-                .iter()
-                .any(|n| n.contains("profile-outbox retry 1190"))
+            notes.contains("the row's own data is the cause")
+                && notes.contains("profile-outbox cancel 1190"),
+            "{notes}"
+        );
+        assert!(
+            !notes.contains("once the cause is fixed") && !notes.contains("retry 1190"),
+            "a row that breaks a rule would only fail again: {notes}"
         );
     }
 

@@ -2,7 +2,6 @@
 //! fields, never rename or remove one. Every time is given twice: `*_at` as RFC 3339 (UTC) and
 //! `*_at_ms` as wall-clock milliseconds since 1970; both are null when there is no such time.
 
-use super::change::Plan;
 use super::render::rfc3339;
 use super::rows::OutboxRow;
 use super::situation::RowReport;
@@ -124,61 +123,6 @@ impl ShowDoc {
     }
 }
 
-/// `retry --json` and `cancel --json`.
-#[derive(Debug, Serialize)]
-pub struct ChangeDoc {
-    /// `retry` or `cancel`.
-    pub action: &'static str,
-    /// Rows found that the change applies to.
-    pub matched: usize,
-    /// Ids of the rows changed.
-    pub changed: Vec<i64>,
-    /// Rows found that changed state before the change reached them (the daemon claimed them,
-    /// say); left alone.
-    pub left_alone: Vec<i64>,
-    /// Rows named by id that the change does not apply to; `state` is null for a missing row.
-    pub refused: Vec<RefusedDoc>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RefusedDoc {
-    pub id: i64,
-    pub state: Option<String>,
-}
-
-impl ChangeDoc {
-    pub fn new(action: &'static str, plan: &Plan, changed: &[i64]) -> ChangeDoc {
-        ChangeDoc {
-            action,
-            matched: plan.rows.len(),
-            changed: changed.to_vec(),
-            left_alone: plan
-                .rows
-                .iter()
-                .map(|c| c.id)
-                .filter(|id| !changed.contains(id))
-                .collect(),
-            refused: plan
-                .refused
-                .iter()
-                .map(|r| RefusedDoc {
-                    id: r.id,
-                    state: r.state.map(|s| s.to_string()),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// `purge --json`.
-#[derive(Debug, Serialize)]
-pub struct PurgeDoc {
-    pub deleted: u64,
-    pub states: Vec<String>,
-    pub created_before: String,
-    pub created_before_ms: i64,
-}
-
 /// `status --json`.
 #[derive(Debug, Serialize)]
 pub struct StatusDoc {
@@ -218,6 +162,8 @@ pub struct CountsDoc {
     pub in_flight: i64,
     pub delivered: i64,
     pub failed: i64,
+    /// Of the failed rows, those whose visitor Target has no profile for.
+    pub failed_no_profile: i64,
     pub cancelled: i64,
 }
 
@@ -241,7 +187,7 @@ pub struct QuotaDoc {
 
 #[derive(Debug, Serialize)]
 pub struct PauseDoc {
-    /// `slow_down`, `endpoint_down` or `unauthorized`.
+    /// `slow_down`, `endpoint_down`, `unauthorized` or `quota_spent`.
     pub reason: String,
     /// `open` (paused) or `half_open` (the next request is a probe).
     pub circuit: String,
@@ -280,6 +226,7 @@ impl StatusDoc {
                 in_flight: c.in_flight,
                 delivered: c.delivered,
                 failed: c.failed,
+                failed_no_profile: c.failed_no_profile,
                 cancelled: c.cancelled,
             },
             oldest_pending: status.oldest_pending.map(|(id, at)| OldestDoc {
@@ -298,7 +245,7 @@ impl StatusDoc {
                 next_free_at: status.quota.next_free_at.map(rfc3339),
                 next_free_at_ms: status.quota.next_free_at,
             },
-            pause: status.daemon.pause().map(|(reason, until)| PauseDoc {
+            pause: status.pause().map(|(reason, until)| PauseDoc {
                 reason: reason.to_owned(),
                 circuit: saved.map_or_else(|| "closed".into(), |s| s.circuit.clone()),
                 until: until.map(rfc3339),

@@ -3,6 +3,7 @@
 //! not an outbox, or an outbox whose schema this binary does not know each stop with a message
 //! naming the path and what to do.
 
+use super::lock_wait::LOCK_WAIT;
 use super::schema::{Applied, SchemaFit, fit};
 use crate::config::DatabaseSettings;
 use crate::db::{self, Durability, OpenMode};
@@ -10,6 +11,7 @@ use anyhow::{Context, bail};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection, SqlitePool};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// An open outbox database whose schema was checked.
 #[derive(Clone, Debug)]
@@ -31,6 +33,14 @@ impl Database {
 /// Opens the database `settings` name, after checking it is an outbox this binary knows.
 pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Database> {
     let path = &settings.path;
+    if path.is_dir() {
+        bail!(
+            "database {} is a directory, not a database file; set database.path to the file in \
+             it (the daemon's is usually {})",
+            path.display(),
+            path.join("outbox.db").display()
+        );
+    }
     if !path.is_file() {
         bail!(
             "database {} does not exist; check database.path in the configuration (the daemon \
@@ -38,17 +48,12 @@ pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Database> {
             path.display()
         );
     }
-    check_schema(path, settings).await?;
+    // Wait for the write lock as long as producers are told to, not the daemon's own timeout.
+    let busy_timeout = settings.busy_timeout.max(LOCK_WAIT);
+    check_schema(path, busy_timeout).await?;
     // The file holds this project's schema, so the daemon's settings (WAL, read back) now apply.
     // FULL durability: an operator's change must survive a power cut once reported.
-    let pool = db::open(
-        path,
-        OpenMode::MustExist,
-        Durability::Full,
-        settings.busy_timeout,
-        2,
-    )
-    .await?;
+    let pool = db::open(path, OpenMode::MustExist, Durability::Full, busy_timeout, 2).await?;
     Ok(Database {
         pool,
         path: path.clone(),
@@ -57,11 +62,11 @@ pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Database> {
 
 /// Reads the schema on a plain connection that sets nothing (no journal mode), so that a file
 /// that turns out not to be an outbox is left exactly as it was.
-async fn check_schema(path: &Path, settings: &DatabaseSettings) -> anyhow::Result<()> {
+async fn check_schema(path: &Path, busy_timeout: Duration) -> anyhow::Result<()> {
     let mut conn = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(false)
-        .busy_timeout(settings.busy_timeout)
+        .busy_timeout(busy_timeout)
         .connect()
         .await
         .map_err(|e| not_sqlite(path, &e))?;

@@ -1,6 +1,9 @@
 //! Output for people: times (`2026-11-28 14:05:07Z`, `3m ago`), and aligned tables whose cells
 //! cannot break the layout or the terminal (control characters from a row's text are replaced).
+//! On a terminal a table is fitted to its width by shortening its long text columns; into a pipe
+//! or a file every value is written whole.
 
+use std::io::IsTerminal;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// A wall-clock time as `2026-11-28 14:05:07Z` (UTC).
@@ -14,17 +17,24 @@ pub fn rfc3339(wall_ms: i64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-/// A span as people say it, to two units at most: `45s`, `3m`, `2h 5m`, `3d 4h`.
+/// A span as people say it, to the nearest second, in its largest unit and the next one when
+/// that is not zero: `45s`, `1m 30s`, `2m`, `2h 5m`, `3d 4h`. Rounded, not cut, so a 120 s pause
+/// read a moment later is still `2m`, never `1m`.
 pub fn age(span_ms: i64) -> String {
-    let s = span_ms.unsigned_abs() / 1000;
-    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
+    let s = span_ms.unsigned_abs().saturating_add(500) / 1000;
+    let units = [
+        (s / 86_400, "d"),
+        (s / 3600 % 24, "h"),
+        (s / 60 % 60, "m"),
+        (s % 60, "s"),
+    ];
+    let Some(first) = units.iter().position(|(n, _)| *n > 0) else {
+        return "0s".into();
+    };
+    let (n, unit) = units[first];
+    match units.get(first + 1) {
+        Some((next, next_unit)) if *next > 0 => format!("{n}{unit} {next}{next_unit}"),
+        _ => format!("{n}{unit}"),
     }
 }
 
@@ -40,18 +50,30 @@ pub fn relative(wall_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// `1 row`, `2 rows`: a count and its noun, plural but for one.
+pub fn count(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `2026-11-28 14:05:07Z (3m ago)`.
 pub fn when(wall_ms: i64, now_ms: i64) -> String {
     format!("{} ({})", clock_time(wall_ms), relative(wall_ms, now_ms))
 }
 
-/// Text for one cell or line: control characters (newlines, escape sequences) become spaces, and
-/// text longer than `max` characters is cut with `…`.
-pub fn cell(text: &str, max: usize) -> String {
-    let clean: String = text
-        .chars()
+/// Text for one cell or line: control characters (newlines, escape sequences) become spaces.
+pub fn clean(text: &str) -> String {
+    text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+        .collect()
+}
+
+/// [`clean`] text, cut with `…` when longer than `max` characters.
+pub fn cell(text: &str, max: usize) -> String {
+    let clean = clean(text);
     if clean.chars().count() <= max {
         return clean;
     }
@@ -60,21 +82,53 @@ pub fn cell(text: &str, max: usize) -> String {
     cut
 }
 
+/// How wide a table's lines may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// Into a pipe or a file: every value whole.
+    Unlimited,
+    /// A terminal this many columns wide.
+    Columns(usize),
+}
+
+/// Standard output's width: its columns when it is a terminal, else unlimited.
+pub fn stdout_width() -> Width {
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return Width::Unlimited;
+    }
+    match rustix::termios::tcgetwinsize(&stdout) {
+        Ok(size) if size.ws_col > 0 => Width::Columns(usize::from(size.ws_col)),
+        // A terminal that does not say its size: the classic width.
+        _ => Width::Columns(80),
+    }
+}
+
+/// A shortened column keeps at least this many characters.
+const MIN_SHORTENED: usize = 8;
+
 /// An aligned table: a header line, then one line per row, columns two spaces apart. Numbers are
 /// right-aligned.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
     headers: Vec<&'static str>,
     right: Vec<bool>,
+    /// Columns that may be shortened to fit a terminal.
+    shrink: Vec<bool>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    /// Columns named `headers`; a header starting with `>` is right-aligned (the `>` is not shown).
+    /// Columns named `headers`; a header starting with `>` is right-aligned, one starting with
+    /// `~` may be shortened to fit a terminal (the mark is not shown).
     pub fn new(headers: &[&'static str]) -> Table {
         Table {
-            headers: headers.iter().map(|h| h.trim_start_matches('>')).collect(),
+            headers: headers
+                .iter()
+                .map(|h| h.trim_start_matches(['>', '~']))
+                .collect(),
             right: headers.iter().map(|h| h.starts_with('>')).collect(),
+            shrink: headers.iter().map(|h| h.starts_with('~')).collect(),
             rows: Vec::new(),
         }
     }
@@ -83,11 +137,18 @@ impl Table {
         self.rows.push(row);
     }
 
-    /// The table's lines, without trailing spaces.
+    /// The table's lines, without trailing spaces, every value whole.
     pub fn lines(&self) -> Vec<String> {
+        self.lines_within(Width::Unlimited)
+    }
+
+    /// The table's lines within `width`: the widest shortenable column loses a character at a
+    /// time (its cells then end in `…`) until the lines fit or every such column is down to
+    /// [`MIN_SHORTENED`].
+    pub fn lines_within(&self, width: Width) -> Vec<String> {
         let header: Vec<String> = self.headers.iter().map(|h| (*h).to_owned()).collect();
         let all: Vec<&Vec<String>> = std::iter::once(&header).chain(&self.rows).collect();
-        let widths: Vec<usize> = (0..self.headers.len())
+        let mut widths: Vec<usize> = (0..self.headers.len())
             .map(|i| {
                 all.iter()
                     .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
@@ -95,13 +156,31 @@ impl Table {
                     .unwrap_or(0)
             })
             .collect();
+        if let Width::Columns(columns) = width {
+            self.shrink_to(&mut widths, columns);
+        }
         all.iter().map(|row| self.line(row, &widths)).collect()
+    }
+
+    fn shrink_to(&self, widths: &mut [usize], columns: usize) {
+        let gaps = 2 * widths.len().saturating_sub(1);
+        while widths.iter().sum::<usize>() + gaps > columns {
+            let widest = (0..widths.len())
+                .filter(|i| self.shrink.get(*i).copied().unwrap_or(false))
+                .filter(|i| widths[*i] > MIN_SHORTENED)
+                .max_by_key(|i| widths[*i]);
+            match widest {
+                Some(i) => widths[i] -= 1,
+                None => return,
+            }
+        }
     }
 
     fn line(&self, row: &[String], widths: &[usize]) -> String {
         let mut line = String::new();
         for (i, width) in widths.iter().enumerate() {
-            let text = row.get(i).map_or("", String::as_str);
+            let text = cell(row.get(i).map_or("", String::as_str), *width);
+            let text = text.as_str();
             let pad = width.saturating_sub(text.chars().count());
             if i > 0 {
                 line.push_str("  ");
@@ -141,10 +220,42 @@ mod tests {
     }
 
     #[test]
+    fn spans_keep_seconds_as_the_second_unit_and_round_to_the_nearest_second() {
+        assert_eq!(age(90_000), "1m 30s");
+        assert_eq!(age(120_000), "2m");
+        assert_eq!(age(119_600), "2m", "a 120 s pause read 0.4 s later");
+        assert_eq!(age(3_600_000 + 59_000), "1h");
+        assert_eq!(age(86_400_000 + 60_000), "1d");
+        assert_eq!(relative(120_000, 400), "in 2m");
+    }
+
+    #[test]
     fn cells_cannot_carry_control_characters_or_overflow() {
         assert_eq!(cell("a\nb\x1b[31mc", 20), "a b [31mc");
         assert_eq!(cell("abcdefgh", 5), "abcd…");
         assert_eq!(cell("abc", 5), "abc");
+    }
+
+    #[test]
+    fn a_table_fits_a_terminal_by_shortening_its_long_text_columns_and_a_pipe_gets_it_whole() {
+        let mut table = Table::new(&[">ID", "STATE", "~SOURCE", "~LAST ERROR"]);
+        let error = "Target refused the row 5 times; last answer HTTP 400: invalid value";
+        table.push(vec![
+            "7".into(),
+            "failed".into(),
+            "profile-outbox enqueue".into(),
+            error.into(),
+        ]);
+        let fitted = table.lines_within(Width::Columns(60));
+        assert!(
+            fitted.iter().all(|l| l.chars().count() <= 60),
+            "{fitted:#?}"
+        );
+        assert!(fitted[1].ends_with('…'), "{fitted:#?}");
+        assert!(fitted[1].contains("profile-outbox enqueue"), "{fitted:#?}");
+        let whole = table.lines_within(Width::Unlimited);
+        assert!(whole[1].ends_with(error), "{whole:#?}");
+        assert_eq!(whole, table.lines());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use super::daemon::DaemonView;
 use super::open::Database;
-use super::render::{age, relative};
+use super::render::{self, age, relative, when};
 use crate::clock::Clock;
 use crate::quota::{self, Usage};
 use sqlx::SqliteConnection;
@@ -22,6 +22,8 @@ pub struct Counts {
     pub in_flight: i64,
     pub delivered: i64,
     pub failed: i64,
+    /// Of the failed rows, those that failed because Target has no profile for their visitor.
+    pub failed_no_profile: i64,
     pub cancelled: i64,
 }
 
@@ -120,6 +122,13 @@ async fn counts(conn: &mut SqliteConnection) -> sqlx::Result<Counts> {
     )
     .await?;
     let failed = count(conn, "SELECT count(*) FROM outbox WHERE state = 'failed'").await?;
+    // Known by the reason's first words (`delivery::NO_PROFILE`); failed rows have an index.
+    let failed_no_profile = count(
+        conn,
+        "SELECT count(*) FROM outbox WHERE state = 'failed' AND last_status = 404
+           AND last_error LIKE 'Target has no profile for this visitor%'",
+    )
+    .await?;
     let cancelled = count(
         conn,
         "SELECT count(*) FROM outbox WHERE state = 'cancelled'",
@@ -130,6 +139,7 @@ async fn counts(conn: &mut SqliteConnection) -> sqlx::Result<Counts> {
         in_flight,
         delivered: total - pending - in_flight - failed - cancelled,
         failed,
+        failed_no_profile,
         cancelled,
     })
 }
@@ -142,46 +152,102 @@ impl Status {
     /// What needs a person, one sentence each; empty when all is well. `status` exits non-zero
     /// when there is any.
     pub fn attention(&self) -> Vec<String> {
-        let mut reasons = Vec::new();
+        [
+            self.no_daemon(),
+            self.silent_for().map(|silent| {
+                format!(
+                    "the daemon holds the database's lock but has not saved its state for {}; it \
+                     may be stuck",
+                    age(silent)
+                )
+            }),
+            self.token_refused(),
+            self.quota_spent(),
+            self.failed_rows(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// No daemon runs. Even with nothing waiting this needs a person: nothing added from now on
+    /// would go out, and monitoring must see a dead daemon before rows pile up.
+    fn no_daemon(&self) -> Option<String> {
+        if self.daemon.running {
+            return None;
+        }
         let waiting = self.counts.pending + self.counts.in_flight;
-        if !self.daemon.running && waiting > 0 {
-            let since = self
-                .oldest_pending
-                .map(|(_, at)| format!(", the oldest added {}", relative(at, self.now_ms)))
-                .unwrap_or_default();
-            reasons.push(format!(
-                "no daemon is running on this database, and {waiting} row(s) wait to be \
-                 sent{since}; start it (systemctl start profile-outbox)"
-            ));
-        }
-        if let Some(silent) = self.silent_for() {
-            reasons.push(format!(
-                "the daemon holds the database's lock but has not saved its state for {}; it may \
-                 be stuck",
-                age(silent)
-            ));
-        }
-        if self
-            .daemon
-            .pause()
-            .is_some_and(|(r, _)| r == "unauthorized")
-        {
-            reasons.push(
-                "Target refuses the token: put a valid one in the file named by \
-                 target.token_file (the daemon re-reads it when it changes)"
+        if waiting == 0 {
+            return Some(
+                "no daemon is running on this database: rows added now will not be delivered \
+                 until one starts (systemctl start profile-outbox)"
                     .into(),
             );
         }
-        if self.counts.failed > 0 {
+        let since = self
+            .oldest_pending
+            .map(|(_, at)| format!(", the oldest added {}", relative(at, self.now_ms)))
+            .unwrap_or_default();
+        Some(format!(
+            "no daemon is running on this database, and {} to be sent{since}; start it \
+             (systemctl start profile-outbox)",
+            waits(waiting, "row")
+        ))
+    }
+
+    fn token_refused(&self) -> Option<String> {
+        let refused = self
+            .daemon
+            .pause()
+            .is_some_and(|(r, _)| r == "unauthorized");
+        refused.then(|| {
+            "Target refuses the token: put a valid one in the file named by target.token_file \
+             (the daemon re-reads it when it changes)"
+                .into()
+        })
+    }
+
+    /// Rows are due and the quota lets none go: the host's share may be too small.
+    fn quota_spent(&self) -> Option<String> {
+        let until = self.quota.next_free_at.filter(|_| self.due_now > 0)?;
+        Some(format!(
+            "the quota is spent: {} until {} ({} of {} calls used in the last 24 hours); if this \
+             recurs, this host's share (quota.calls_per_day) is too small for its traffic",
+            waits(self.due_now, "row due now"),
+            when(until, self.now_ms),
+            self.quota.used,
+            self.quota.limit
+        ))
+    }
+
+    fn failed_rows(&self) -> Option<String> {
+        (self.counts.failed > 0).then(|| {
             let ids: Vec<String> = self.failed_ids.iter().map(i64::to_string).collect();
-            reasons.push(format!(
-                "{} failed row(s) wait for an operator (newest: {}); see `profile-outbox list \
-                 --state failed` and `profile-outbox show ID`",
-                self.counts.failed,
+            let no_profile = match self.counts.failed_no_profile {
+                0 => String::new(),
+                n => format!(
+                    " ({n} of them because Target has no profile for their visitor: check the ids \
+                     the producer writes, then retry or cancel them)"
+                ),
+            };
+            format!(
+                "{} for an operator{no_profile} (newest: {}); see `profile-outbox list --state \
+                 failed` and `profile-outbox show ID`",
+                waits(self.counts.failed, "failed row"),
                 ids.join(", ")
-            ));
-        }
-        reasons
+            )
+        })
+    }
+
+    /// What holds delivery back: the running daemon's own pause (`slow_down`, `endpoint_down`,
+    /// `unauthorized`), else a spent quota, read from the ledger whether or not a daemon runs.
+    /// The reason and until when (wall clock; `None` while probing).
+    pub fn pause(&self) -> Option<(&str, Option<i64>)> {
+        self.daemon.pause().or_else(|| {
+            self.quota
+                .next_free_at
+                .map(|until| ("quota_spent", Some(until)))
+        })
     }
 
     /// How long a running daemon has been silent, when that is longer than it should be.
@@ -190,6 +256,12 @@ impl Status {
         let silent = self.now_ms.saturating_sub(heartbeat);
         (self.daemon.running && silent > HEARTBEAT_STALE_MS).then_some(silent)
     }
+}
+
+/// `1 row waits`, `2 rows wait`.
+fn waits(n: i64, noun: &str) -> String {
+    let verb = if n == 1 { "waits" } else { "wait" };
+    format!("{} {verb}", render::count(n, noun))
 }
 
 #[cfg(test)]
@@ -235,13 +307,40 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_outbox_without_a_daemon_needs_nobody() {
+    fn an_idle_outbox_without_a_daemon_still_needs_a_person() {
         let counts = Counts {
             delivered: 9,
             cancelled: 1,
             ..Counts::default()
         };
-        assert!(status(false, counts).attention().is_empty());
+        let reasons = status(false, counts).attention();
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(reasons[0].contains("no daemon is running"), "{reasons:?}");
+    }
+
+    #[test]
+    fn a_spent_quota_with_rows_due_needs_a_person_and_is_the_pause() {
+        let mut s = status(
+            true,
+            Counts {
+                pending: 1,
+                ..Counts::default()
+            },
+        );
+        s.quota.used = 100;
+        s.quota.next_free_at = Some(NOW + 120_000);
+        assert!(
+            s.attention().is_empty(),
+            "nothing due: nothing waits on the quota"
+        );
+        assert_eq!(s.pause(), Some(("quota_spent", Some(NOW + 120_000))));
+        s.due_now = 1;
+        let reasons = s.attention().join("\n");
+        assert!(
+            reasons.contains("the quota is spent: 1 row due now waits until")
+                && reasons.contains("(in 2m)"),
+            "{reasons}"
+        );
     }
 
     #[test]
@@ -261,6 +360,7 @@ mod tests {
             true,
             Counts {
                 failed: 2,
+                failed_no_profile: 0,
                 ..Counts::default()
             },
         );
@@ -271,7 +371,7 @@ mod tests {
         }
         let reasons = s.attention().join("\n");
         assert!(
-            reasons.contains("2 failed row(s)") && reasons.contains("9, 4"),
+            reasons.contains("2 failed rows wait for an operator") && reasons.contains("9, 4"),
             "{reasons}"
         );
         assert!(reasons.contains("refuses the token"), "{reasons}");

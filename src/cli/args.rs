@@ -27,7 +27,8 @@ pub enum Command {
     /// Add a row to the outbox, as a producer would.
     Enqueue(EnqueueArgs),
     /// Show whether the daemon runs, how far behind it is, and what needs a person. Exits 0 when
-    /// all is well, 3 when something needs attention, 1 when it cannot tell.
+    /// a daemon runs and nothing needs a person, 3 when something needs attention (no daemon
+    /// running included), 1 when it cannot tell, 2 on a wrong command line.
     Status(StatusArgs),
     /// List rows, newest first.
     List(ListArgs),
@@ -57,9 +58,13 @@ pub struct EnqueueArgs {
     /// Your own visitor id (CRM, loyalty card).
     #[arg(long = "mbox-3rd-party-id", value_name = "ID")]
     pub mbox_3rd_party_id: Option<String>,
-    /// An attribute, as name=value (the name without "profile."). Repeat for more.
-    #[arg(long = "attr", value_name = "NAME=VALUE", required = true, value_parser = parse_attribute)]
+    /// An attribute, as name=value (the name without "profile."). Repeat for more. A value
+    /// written as a JSON number (3, 4.5) or true/false is stored as one; anything else as text.
+    #[arg(long = "attr", value_name = "NAME=VALUE", required_unless_present = "text_attributes", value_parser = parse_attribute)]
     pub attributes: Vec<(String, String)>,
+    /// An attribute stored as text whatever it looks like (a card number 0042, a zip code 8001).
+    #[arg(long = "attr-str", value_name = "NAME=VALUE", value_parser = parse_attribute)]
+    pub text_attributes: Vec<(String, String)>,
     /// Free text naming the app the row comes from.
     #[arg(long)]
     pub source: Option<String>,
@@ -147,10 +152,20 @@ pub struct RetryArgs {
     /// Every failed row.
     #[arg(long, conflicts_with = "FilterArgs")]
     pub all: bool,
-    /// Go ahead when more than one row would change, or when a retry would send a visitor's
-    /// older value after a newer one.
+    /// Go ahead when more than one row would change.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Retry a row even though a newer row of its visitor was already delivered or is being
+    /// sent: its older value then reaches Target after the newer one and may overwrite it.
+    #[arg(long)]
+    pub even_if_newer_sent: bool,
+    /// Retry a row even though its own data breaks one of Target's rules (the daemon sets it
+    /// aside again before sending it).
+    #[arg(long)]
+    pub even_if_invalid: bool,
+    /// Say what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON document instead of text (fields in the README).
     #[arg(long)]
     pub json: bool,
@@ -172,6 +187,9 @@ pub struct CancelArgs {
     /// Go ahead when more than one row would change.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Say what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON document instead of text (fields in the README).
     #[arg(long)]
     pub json: bool,
@@ -188,6 +206,9 @@ pub struct PurgeArgs {
     /// Go ahead when more than one row would be deleted.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Say how many rows would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON document instead of text (fields in the README).
     #[arg(long)]
     pub json: bool,

@@ -8,8 +8,8 @@ use crate::config::{self, Settings};
 use crate::outbox::State;
 use std::path::Path;
 
-/// `status` exits with this when something needs a person (1 means it could not check; clap uses 2
-/// for a wrong command line).
+/// `status` exits with this when something needs a person (1 means it could not check; 2 is a
+/// wrong command line).
 pub const NEEDS_ATTENTION: u8 = 3;
 
 /// Loads the configuration and opens its database, which must exist and have this binary's schema.
@@ -40,10 +40,10 @@ pub fn row_filter(flags: &FilterArgs, states: &[State], ids: &[i64], now_ms: i64
 pub fn check_states(command: &str, states: &[State], allowed: &[State]) -> anyhow::Result<()> {
     if let Some(bad) = states.iter().find(|s| !allowed.contains(s)) {
         let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-        anyhow::bail!(
+        return super::usage::refuse(format!(
             "`{command} --state {bad}`: {command} takes rows in state {} only",
             names.join(" or ")
-        );
+        ));
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 use super::args::ListArgs;
 use super::common;
 use crate::admin::{
-    self, Delivery, ListDoc, Order, Out, OutboxRow, RowDoc, Table, TimeFrame, cell, clock_time,
-    relative,
+    self, Delivery, ListDoc, Order, Out, OutboxRow, RowDoc, Table, TimeFrame, clean, clock_time,
+    relative, stdout_width,
 };
 use crate::clock::Clock;
 use std::path::Path;
@@ -31,7 +31,7 @@ pub async fn list(config_path: Option<&Path>, args: ListArgs) -> anyhow::Result<
     } else if rows.is_empty() {
         out.line("no rows match")?;
     } else {
-        out.lines(&table(&rows, &frame).lines())?;
+        out.lines(&table(&rows, &frame).lines_within(stdout_width()))?;
     }
     // The note is for a person reading the whole table, not for one who cut it short.
     if out.finish()? == Delivery::Whole && more && !args.json {
@@ -48,13 +48,13 @@ fn table(rows: &[OutboxRow], frame: &TimeFrame) -> Table {
     let mut table = Table::new(&[
         ">ID",
         "STATE",
-        "VISITOR",
-        "SOURCE",
+        "~VISITOR",
+        "~SOURCE",
         "ADDED",
         "AGE",
         ">ATTEMPTS",
         "NEXT TRY",
-        "LAST ERROR",
+        "~LAST ERROR",
     ]);
     for row in rows {
         let next = match row.state.as_str() {
@@ -67,13 +67,13 @@ fn table(rows: &[OutboxRow], frame: &TimeFrame) -> Table {
         table.push(vec![
             row.id.to_string(),
             row.state.clone(),
-            cell(&row.visitor, 40),
-            cell(row.source.as_deref().unwrap_or(""), 20),
+            clean(&row.visitor),
+            clean(row.source.as_deref().unwrap_or("")),
             clock_time(row.created_at),
             relative(row.created_at, now),
             row.attempts.to_string(),
             next,
-            cell(row.last_error.as_deref().unwrap_or(""), 60),
+            clean(row.last_error.as_deref().unwrap_or("")),
         ]);
     }
     table

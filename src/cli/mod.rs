@@ -14,6 +14,7 @@ mod retry;
 mod run;
 mod show;
 mod status;
+mod usage;
 
 pub use args::{Cli, Command};
 pub use common::NEEDS_ATTENTION;
@@ -27,7 +28,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     let config = cli.config.as_deref();
-    match cli.command {
+    usage::settle(match cli.command {
         Command::Run(args) => runtime.block_on(run::run(config, args)),
         Command::CheckConfig => check_config::check_config(config),
         Command::Enqueue(args) => runtime.block_on(enqueue::enqueue(config, args)),
@@ -37,5 +38,5 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => runtime.block_on(retry::retry(config, args)),
         Command::Cancel(args) => runtime.block_on(cancel::cancel(config, args)),
         Command::Purge(args) => runtime.block_on(purge::purge(config, args)),
-    }
+    })
 }

@@ -1,10 +1,11 @@
 //! `profile-outbox purge --older-than AGE`: deletes delivered and cancelled rows added before then.
+//! Without `--yes` it deletes at most one row; with `--dry-run` it only counts.
 
 use super::args::PurgeArgs;
 use super::common;
-use crate::admin::{self, Out, PurgeDoc, PurgeScope, clock_time, rfc3339};
+use super::usage::refuse;
+use crate::admin::{self, NeedDoc, Out, PurgeDoc, PurgeScope, clock_time, rfc3339};
 use crate::clock::{Clock, millis};
-use anyhow::bail;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -22,35 +23,63 @@ pub async fn purge(config_path: Option<&Path>, args: PurgeArgs) -> anyhow::Resul
     let names: Vec<String> = states.iter().map(ToString::to_string).collect();
     let scope = PurgeScope { states, before_ms };
     let matching = admin::count_purgeable(&db.pool, &scope).await?;
-    if matching > 1 && !args.yes {
+    let what = format!(
+        "{} rows added before {}",
+        names.join(" or "),
+        clock_time(before_ms)
+    );
+    let mut doc = PurgeDoc {
+        dry_run: args.dry_run,
+        done: false,
+        needs: Vec::new(),
+        would_delete: matching,
+        deleted: 0,
+        states: names,
+        created_before: rfc3339(before_ms),
+        created_before_ms: before_ms,
+    };
+    if matching > 1 && !args.yes && !args.dry_run {
         db.pool.close().await;
-        bail!(
-            "nothing deleted: {matching} {} rows were added before {}; run again with --yes to \
-             delete them",
-            names.join(" or "),
-            clock_time(before_ms)
-        );
+        doc.needs.push(NeedDoc {
+            flag: "--yes",
+            why: format!("{matching} rows match"),
+        });
+        if args.json {
+            write(true, &doc, "")?;
+        }
+        return refuse(format!(
+            "nothing deleted: {matching} {what}; run again with --yes to delete them"
+        ));
+    }
+    if args.dry_run {
+        db.pool.close().await;
+        let text = format!("dry run: purge would delete {} ({what})", rows(matching));
+        write(args.json, &doc, &text)?;
+        return Ok(ExitCode::SUCCESS);
     }
     // Without --yes at most the one row counted goes, even if more qualified since.
     let at_most = if args.yes { None } else { Some(1) };
-    let deleted = admin::purge(&db.pool, &scope, at_most).await?;
+    let deleting = admin::purge(&db.pool, &scope, at_most);
+    doc.deleted = admin::with_lock_notice(&db.path, deleting).await?;
+    doc.done = true;
     db.pool.close().await;
+    let text = format!("deleted {} ({what})", rows(doc.deleted));
+    write(args.json, &doc, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `1 row`, `2 rows`.
+fn rows(n: u64) -> String {
+    format!("{n} row{}", if n == 1 { "" } else { "s" })
+}
+
+fn write(json: bool, doc: &PurgeDoc, text: &str) -> anyhow::Result<()> {
     let mut out = Out::stdout();
-    if args.json {
-        out.json(&PurgeDoc {
-            deleted,
-            states: names,
-            created_before: rfc3339(before_ms),
-            created_before_ms: before_ms,
-        })?;
+    if json {
+        out.json(doc)?;
     } else {
-        out.line(&format!(
-            "deleted {deleted} row{} ({} rows added before {})",
-            if deleted == 1 { "" } else { "s" },
-            names.join(" or "),
-            clock_time(before_ms)
-        ))?;
+        out.line(text)?;
     }
     out.finish()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

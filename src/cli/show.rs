@@ -1,8 +1,9 @@
-//! `profile-outbox show ID`: one row whole, and in plain words why it is where it is.
+//! `profile-outbox show ID`: one row whole (no value is shortened), and in plain words why it is
+//! where it is.
 
 use super::args::ShowArgs;
 use super::common;
-use crate::admin::{self, Out, RowReport, ShowDoc, cell, when};
+use crate::admin::{self, Out, RowReport, ShowDoc, clean, count, when};
 use crate::clock::Clock;
 use anyhow::bail;
 use std::path::Path;
@@ -31,23 +32,23 @@ fn lines(report: &RowReport) -> Vec<String> {
     let why = &report.explanation;
     let mut lines = vec![
         format!("row {}: {}", row.id, row.state),
-        format!("why:          {}", cell(&why.summary, 1000)),
+        format!("why:          {}", clean(&why.summary)),
     ];
     lines.extend(
         why.notes
             .iter()
-            .map(|n| format!("              - {}", cell(n, 1000))),
+            .map(|n| format!("              - {}", clean(n))),
     );
     let visitor = match (&row.mbox_pc, &row.mbox_3rd_party_id) {
-        (Some(pc), _) => format!("mbox_pc {}", cell(pc, 300)),
-        (None, Some(id)) => format!("mbox_3rd_party_id {}", cell(id, 300)),
+        (Some(pc), _) => format!("mbox_pc {}", clean(pc)),
+        (None, Some(id)) => format!("mbox_3rd_party_id {}", clean(id)),
         (None, None) => "none".into(),
     };
     let next = (row.state == "pending" && row.next_attempt_at > frame.now_ms())
         .then(|| when(frame.to_wall_ms(row.next_attempt_at), now));
     let pairs = [
         ("visitor", visitor),
-        ("source", cell(row.source.as_deref().unwrap_or("none"), 300)),
+        ("source", clean(row.source.as_deref().unwrap_or("none"))),
         ("added", when(row.created_at, now)),
         (
             "updated",
@@ -58,9 +59,9 @@ fn lines(report: &RowReport) -> Vec<String> {
         (
             "attempts",
             format!(
-                "{} refused by Target for the row's own fault; {} requests made{}",
+                "{} refused by Target for the row's own fault; {} made{}",
                 row.attempts,
-                row.sends,
+                count(row.sends, "request"),
                 if row.send_alone {
                     "; sent alone from now on"
                 } else {
@@ -75,7 +76,7 @@ fn lines(report: &RowReport) -> Vec<String> {
         ),
         (
             "last error",
-            cell(row.last_error.as_deref().unwrap_or("none"), 1000),
+            clean(row.last_error.as_deref().unwrap_or("none")),
         ),
     ];
     lines.extend(
@@ -93,8 +94,5 @@ fn attributes(text: &str) -> Vec<String> {
     let pretty = serde_json::from_str::<serde_json::Value>(text)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| text.to_owned());
-    pretty
-        .lines()
-        .map(|l| format!("  {}", cell(l, 10_000)))
-        .collect()
+    pretty.lines().map(|l| format!("  {}", clean(l))).collect()
 }

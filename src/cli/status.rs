@@ -1,9 +1,12 @@
 //! `profile-outbox status`: the daemon's health and the backlog, for a person or a monitoring
-//! check. Exits 0 when all is well, 3 when something needs a person (listed), 1 when it cannot tell.
+//! check. Exits 0 when a daemon runs and all is well, 3 when something needs a person (listed; a
+//! daemon not running is one such thing), 1 when it cannot tell.
 
 use super::args::StatusArgs;
 use super::common::{self, NEEDS_ATTENTION};
-use crate::admin::{self, Out, Status, StatusDoc, cell, relative, when};
+use crate::admin::{
+    self, Out, Status, StatusDoc, Width, cell, clean, count, relative, stdout_width, when,
+};
 use crate::clock::Clock;
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,7 +49,7 @@ fn lines(s: &Status, attention: &[String]) -> Vec<String> {
                 format!("row {id}, added {}", when(at, s.now_ms))
             }),
         ),
-        ("due now", format!("{} rows", s.due_now)),
+        ("due now", count(s.due_now, "row")),
         (
             "next retry",
             s.next_retry_at_ms.map_or_else(never, |t| when(t, s.now_ms)),
@@ -120,7 +123,7 @@ fn paused(s: &Status) -> String {
         .saved
         .as_ref()
         .map_or("closed", |d| d.circuit.as_str());
-    match s.daemon.pause() {
+    match s.pause() {
         None => "no".into(),
         Some((reason, Some(until))) => {
             format!(
@@ -146,7 +149,12 @@ fn last_error(s: &Status) -> String {
                 .and_then(|d| d.last_error_at)
                 .map(|t| format!("{}: ", when(t, s.now_ms)))
                 .unwrap_or_default();
-            format!("{at}{}", cell(message, 200))
+            // A person at a terminal gets the start of a long error; a pipe gets all of it.
+            let message = match stdout_width() {
+                Width::Unlimited => clean(message),
+                Width::Columns(_) => cell(message, 200),
+            };
+            format!("{at}{message}")
         }
     }
 }

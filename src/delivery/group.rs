@@ -9,9 +9,7 @@
 
 use super::problem_decision;
 use crate::outbox::{ClaimedRow, RowResult};
-use crate::target::{
-    Endpoint, PreparedRequest, ProfileUpdate, RowProblem, VisitorId, prepare,
-};
+use crate::target::{Endpoint, PreparedRequest, ProfileUpdate, RowProblem, VisitorId, prepare};
 
 /// What to send for one group, and the rows it carries.
 #[derive(Clone, Debug)]

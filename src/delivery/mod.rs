@@ -21,6 +21,6 @@ pub use group::{Part, Plan};
 pub use heartbeat::Heartbeat;
 pub use policy::{decide, problem_decision};
 pub use sender::{Attempt, Lookup, Sender};
-pub use settle::Progress;
+pub use settle::{NO_PROFILE, Progress};
 pub use store::{Store, Write};
 pub use suspects::Suspects;

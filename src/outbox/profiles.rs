@@ -21,7 +21,11 @@ pub struct Missing {
 }
 
 /// Which of `visitors` were found to have a profile within the last 14 days.
-pub async fn known(pool: &SqlitePool, visitors: &[String], now_ms: i64) -> sqlx::Result<HashSet<String>> {
+pub async fn known(
+    pool: &SqlitePool,
+    visitors: &[String],
+    now_ms: i64,
+) -> sqlx::Result<HashSet<String>> {
     if visitors.is_empty() {
         return Ok(HashSet::new());
     }
@@ -38,7 +42,11 @@ pub async fn known(pool: &SqlitePool, visitors: &[String], now_ms: i64) -> sqlx:
 }
 
 /// Remembers that `visitors` have a profile, and that they are no longer missing.
-pub async fn found(conn: &mut SqliteConnection, visitors: &[String], now_ms: i64) -> sqlx::Result<()> {
+pub async fn found(
+    conn: &mut SqliteConnection,
+    visitors: &[String],
+    now_ms: i64,
+) -> sqlx::Result<()> {
     if visitors.is_empty() {
         return Ok(());
     }
@@ -59,7 +67,11 @@ pub async fn found(conn: &mut SqliteConnection, visitors: &[String], now_ms: i64
 }
 
 /// Notes one more lookup that found no profile for `visitor`; returns the record as it now stands.
-pub async fn missed(conn: &mut SqliteConnection, visitor: &str, now_ms: i64) -> sqlx::Result<Missing> {
+pub async fn missed(
+    conn: &mut SqliteConnection,
+    visitor: &str,
+    now_ms: i64,
+) -> sqlx::Result<Missing> {
     let (since, checks) = sqlx::query_as(
         "INSERT INTO missing_profiles (visitor, since, checks) VALUES (?1, ?2, 1)
          ON CONFLICT (visitor) DO UPDATE SET checks = checks + 1
@@ -70,17 +82,6 @@ pub async fn missed(conn: &mut SqliteConnection, visitor: &str, now_ms: i64) -> 
     .fetch_one(conn)
     .await?;
     Ok(Missing { since, checks })
-}
-
-/// Forgets that `visitors` had no profile, so their rows wait the whole `target.profile_wait`
-/// again: for `retry` of rows that failed for want of a profile.
-pub async fn forget_missing(conn: &mut SqliteConnection, visitors: &[String]) -> sqlx::Result<()> {
-    let list = serde_json::to_string(visitors).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    sqlx::query("DELETE FROM missing_profiles WHERE visitor IN (SELECT value FROM json_each(?1))")
-        .bind(list)
-        .execute(conn)
-        .await
-        .map(|_| ())
 }
 
 /// Forgets visitors found more than 14 days ago, and the oldest past [`MOST_KNOWN`]; and missing

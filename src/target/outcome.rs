@@ -161,7 +161,12 @@ pub enum Check {
 /// Classifies a profile fetch's answer, in the same terms as [`classify`]: only a 2xx and
 /// Target's own "No profile found" 404 say anything about the visitor. A 404 without those words
 /// is about the path (a proxy, a wrong client code), as it is for updates.
-pub fn classify_check(status: u16, retry_after: Option<&str>, body: &str, now: SystemTime) -> Check {
+pub fn classify_check(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+    now: SystemTime,
+) -> Check {
     match status {
         200..=299 => Check::Exists,
         404 if body.contains("No profile found") => Check::Missing,
@@ -228,12 +233,27 @@ mod tests {
         assert_eq!(check(404, miss), Check::Missing);
         assert!(matches!(
             check(404, "<html>Not Found</html>"),
-            Check::Unclear(Outcome::EndpointDown { status: Some(404), .. })
+            Check::Unclear(Outcome::EndpointDown {
+                status: Some(404),
+                ..
+            })
         ));
-        assert!(matches!(check(401, ""), Check::Unclear(Outcome::Unauthorized { status: 401 })));
-        assert!(matches!(check(429, ""), Check::Unclear(Outcome::SlowDown { .. })));
-        assert!(matches!(check(502, ""), Check::Unclear(Outcome::EndpointDown { .. })));
-        assert!(matches!(check(400, "bad id"), Check::Unclear(Outcome::Rejected { .. })));
+        assert!(matches!(
+            check(401, ""),
+            Check::Unclear(Outcome::Unauthorized { status: 401 })
+        ));
+        assert!(matches!(
+            check(429, ""),
+            Check::Unclear(Outcome::SlowDown { .. })
+        ));
+        assert!(matches!(
+            check(502, ""),
+            Check::Unclear(Outcome::EndpointDown { .. })
+        ));
+        assert!(matches!(
+            check(400, "bad id"),
+            Check::Unclear(Outcome::Rejected { .. })
+        ));
     }
     use std::time::UNIX_EPOCH;
 

@@ -190,8 +190,10 @@ async fn show_explains_a_failed_row_by_its_field_and_the_rule_it_breaks() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("profile-outbox retry {id}")),
-        "{text}"
+        text.contains("the row's own data is the cause")
+            && text.contains(&format!("profile-outbox cancel {id}"))
+            && !text.contains("once the cause is fixed"),
+        "retrying would only fail again: {text}"
     );
 }
 
@@ -226,4 +228,92 @@ async fn show_of_a_missing_row_says_so() {
 
     assert_eq!(done.code, Some(1), "{done:?}");
     assert!(done.stderr.contains("there is no row 42"), "{done:?}");
+}
+
+#[tokio::test]
+async fn list_gives_a_pipe_whole_values_and_fits_a_terminal_s_width() {
+    let app = TestApp::spawn("").await;
+    let error = format!(
+        "Target refused the row 5 times; last answer HTTP 400: {}",
+        "x".repeat(80)
+    );
+    let id = app
+        .enqueue(profile_outbox::outbox::NewRow {
+            mbox_pc: Some(PC.to_owned()),
+            attributes: json!({"tier": "gold"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            source: Some("profile-outbox enqueue".into()),
+            ..Default::default()
+        })
+        .await;
+    set_state(&app, id, "failed").await;
+    sqlx::query("UPDATE outbox SET last_error = ? WHERE id = ?")
+        .bind(&error)
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .expect("error set");
+
+    let piped = run(&app, &["list"]);
+    // `script` gives the command a terminal 100 columns wide.
+    let line = format!(
+        "stty cols 100; '{}' --config '{}' list",
+        env!("CARGO_BIN_EXE_profile-outbox"),
+        app.config_path.display()
+    );
+    let mut command = std::process::Command::new("script");
+    command.args(["-qec", &line, "/dev/null"]);
+    let on_terminal = crate::admin_helpers::output(command);
+
+    assert_eq!(piped.code, Some(0), "{piped:?}");
+    assert!(
+        piped.stdout.contains("profile-outbox enqueue") && piped.stdout.contains(&error),
+        "a pipe gets every value whole: {}",
+        piped.stdout
+    );
+    assert_eq!(on_terminal.code, Some(0), "{on_terminal:?}");
+    let lines: Vec<&str> = on_terminal.stdout.lines().map(str::trim_end).collect();
+    assert_eq!(lines.len(), 2, "{on_terminal:?}");
+    assert!(
+        lines.iter().all(|l| l.chars().count() <= 100),
+        "every line fits 100 columns: {lines:#?}"
+    );
+    assert!(lines[1].ends_with('…'), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn show_and_status_give_a_pipe_long_texts_whole_and_count_in_words() {
+    let app = TestApp::spawn("").await;
+    let id = app.enqueue_pc(PC, json!({"tier": "gold"})).await;
+    let error = format!(
+        "Target refused the row; last answer HTTP 400: {}",
+        "y".repeat(1500)
+    );
+    sqlx::query("UPDATE outbox SET state = 'failed', sends = 1, last_error = ?1 WHERE id = ?2")
+        .bind(&error)
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .expect("row failed");
+    sqlx::query("UPDATE daemon_state SET last_error = ?1, last_error_at = 1 WHERE id = 1")
+        .bind(&error)
+        .execute(&app.pool)
+        .await
+        .expect("state saved");
+
+    let shown = run(&app, &["show", &id.to_string()]);
+    let status = run(&app, &["status"]);
+
+    assert!(
+        shown.stdout.contains(&format!("last error:   {error}\n")),
+        "{shown:?}"
+    );
+    assert!(shown.stdout.contains("; 1 request made\n"), "{shown:?}");
+    assert!(status.stdout.contains(&error), "{status:?}");
+    assert!(
+        status.stdout.contains("1 failed row waits for an operator"),
+        "{status:?}"
+    );
 }

@@ -10,20 +10,28 @@ use std::time::Duration;
 const LONG: Duration = Duration::from_secs(30);
 
 #[tokio::test]
-async fn status_of_an_empty_outbox_with_no_daemon_is_healthy() {
+async fn status_with_no_daemon_running_needs_a_person_even_on_an_empty_outbox() {
     let app = TestApp::spawn("").await;
 
     let text = run(&app, &["status"]);
     let doc = run(&app, &["status", "--json"]).json();
 
-    assert_eq!(text.code, Some(0), "{text:?}");
-    assert!(text.stdout.contains("all is well"), "{}", text.stdout);
+    assert_eq!(
+        text.code,
+        Some(3),
+        "monitoring must see a dead daemon: {text:?}"
+    );
+    assert!(!text.stdout.contains("all is well"), "{}", text.stdout);
     assert!(
-        text.stdout.contains("daemon          not running"),
+        text.stdout.contains("daemon          not running")
+            && text.stdout.contains("needs attention:")
+            && text
+                .stdout
+                .contains("no daemon is running on this database"),
         "{}",
         text.stdout
     );
-    assert_eq!(doc["healthy"], json!(true));
+    assert_eq!(doc["healthy"], json!(false));
     assert_eq!(doc["daemon"]["running"], json!(false));
     assert_eq!(doc["rows"]["pending"], json!(0));
 }
@@ -69,7 +77,7 @@ async fn status_exits_non_zero_when_failed_rows_are_waiting() {
     assert_eq!(text.code, Some(3), "{text:?}");
     assert!(
         text.stdout.contains(&format!(
-            "1 failed row(s) wait for an operator (newest: {id})"
+            "1 failed row waits for an operator (newest: {id})"
         )),
         "{}",
         text.stdout
@@ -99,7 +107,7 @@ async fn status_counts_each_state_and_shows_the_next_retry_and_the_quota() {
 
     assert_eq!(
         doc["rows"],
-        json!({"pending": 1, "in_flight": 1, "delivered": 1, "failed": 0, "cancelled": 1})
+        json!({"pending": 1, "in_flight": 1, "delivered": 1, "failed": 0, "failed_no_profile": 0, "cancelled": 1})
     );
     assert_eq!(
         doc["due_now"],
@@ -175,4 +183,36 @@ async fn status_while_a_daemon_is_delivering_reports_it_running_and_then_its_ref
         json!(null),
         "a stopped daemon pauses nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_with_the_quota_spent_and_rows_due_says_paused_and_needs_a_person() {
+    let app = TestApp::spawn("[quota]\ncalls_per_day = 1\n").await;
+    app.enqueue_pc("1-1.01_00", json!({"tier": "gold"})).await;
+    let mut daemon = app.spawn_daemon();
+    app.wait_delivered(1, LONG).await;
+    app.enqueue_pc(PC, json!({"tier": "gold"})).await;
+
+    let text = run(&app, &["status"]);
+    let doc = run(&app, &["status", "--json"]);
+    app.stop_daemon(&mut daemon, LONG).await;
+
+    assert_eq!(text.code, Some(3), "{text:?}");
+    assert!(
+        text.stdout.contains("due now         1 row\n")
+            && text
+                .stdout
+                .contains("paused          quota_spent (circuit closed) until")
+            && text
+                .stdout
+                .contains("the quota is spent: 1 row due now waits until"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(doc.code, Some(3));
+    let doc = doc.json();
+    assert_eq!(doc["healthy"], json!(false));
+    assert_eq!(doc["daemon"]["running"], json!(true));
+    assert_eq!(doc["pause"]["reason"], json!("quota_spent"), "{doc}");
+    assert_eq!(doc["pause"]["until_ms"], doc["quota"]["next_free_at_ms"]);
 }

@@ -331,7 +331,8 @@ fn lookup(state: &mut State, received: Received, authorized: bool) -> Response {
         return (StatusCode::UNAUTHORIZED, "").into_response();
     }
     if let Some(reply) = state.check_script.pop_front() {
-        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if reply.reset {
             return cut_off(status, &reply.body);
         }
@@ -347,7 +348,11 @@ fn lookup(state: &mut State, received: Received, authorized: bool) -> Response {
         );
         return (StatusCode::NOT_FOUND, body).into_response();
     }
-    (StatusCode::OK, format!(r#"{{"tntId":"{id}","profile":{{}}}}"#)).into_response()
+    (
+        StatusCode::OK,
+        format!(r#"{{"tntId":"{id}","profile":{{}}}}"#),
+    )
+        .into_response()
 }
 
 fn percent_decode(text: &str) -> String {

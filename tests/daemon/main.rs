@@ -2,8 +2,10 @@
 //! helper module; every test gets a fresh database. Set TEST_LOG=1 to see the daemon's logs.
 
 mod admin_changes;
+mod admin_enqueue;
 mod admin_helpers;
 mod admin_open;
+mod admin_order;
 mod admin_rows;
 mod admin_status;
 mod answers;

@@ -53,7 +53,11 @@ async fn an_unknown_visitors_row_waits_is_looked_up_again_and_fails_after_profil
     let waiting = app.row(id).await;
     assert_eq!((waiting.state.as_str(), waiting.attempts), ("pending", 0));
     assert!(
-        waiting.last_error.as_deref().unwrap_or("").contains("no profile"),
+        waiting
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no profile"),
         "{waiting:?}"
     );
 
@@ -66,17 +70,18 @@ async fn an_unknown_visitors_row_waits_is_looked_up_again_and_fails_after_profil
     let row = app.row(id).await;
     assert_eq!(row.state, "failed", "{row:?}");
     assert!(
-        row.last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("Target has no profile for this visitor; the single update API cannot create one"),
+        row.last_error.as_deref().unwrap_or("").contains(
+            "Target has no profile for this visitor; the single update API cannot create one"
+        ),
         "{row:?}"
     );
     assert_eq!(row.attempts, 0);
     let checks = app.target.checks();
     assert!(checks.len() >= 3, "looked up again: {}", checks.len());
     assert!(
-        checks.iter().all(|c| c.path.contains("/thirdPartyId/CRM-1001")),
+        checks
+            .iter()
+            .all(|c| c.path.contains("/thirdPartyId/CRM-1001")),
         "{checks:?}"
     );
     assert!(app.target.received().is_empty(), "no update was sent");
@@ -143,8 +148,16 @@ async fn lookup_outages_slow_downs_and_refused_tokens_fail_no_row_and_spend_no_q
     }
 
     let row = app.row(id).await;
-    assert_eq!((row.state.as_str(), row.attempts), ("delivered", 0), "{row:?}");
-    assert_eq!(app.target.checks().len(), 7, "six unusable answers, then the profile");
+    assert_eq!(
+        (row.state.as_str(), row.attempts),
+        ("delivered", 0),
+        "{row:?}"
+    );
+    assert_eq!(
+        app.target.checks().len(),
+        7,
+        "six unusable answers, then the profile"
+    );
     assert_eq!(app.target.received().len(), 1);
     assert_eq!(calls_booked(&app).await, 1);
 }
@@ -159,4 +172,60 @@ async fn with_the_check_off_no_lookup_is_made() {
 
     assert_eq!(app.row(id).await.state, "delivered");
     assert!(app.target.checks().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_that_failed_for_want_of_a_profile_are_counted_apart_explained_and_looked_up_again_on_retry()
+ {
+    let app = TestApp::spawn("[target]\nprofile_wait = \"10m\"\n").await;
+    app.target.profile_missing(CRM);
+    let id = crm_row(&app, 1).await;
+    for _ in 0..15 {
+        app.run_once().await;
+        app.clock.advance(MINUTE);
+    }
+    assert_eq!(app.row(id).await.state, "failed");
+
+    let status = app
+        .command(&["status", "--json"])
+        .output()
+        .expect("status runs");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&status.stdout).expect("status prints JSON");
+    assert_eq!(doc["rows"]["failed"], 1, "{doc}");
+    assert_eq!(doc["rows"]["failed_no_profile"], 1, "{doc}");
+    let show = app
+        .command(&["show", &id.to_string()])
+        .output()
+        .expect("show runs");
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("found no profile for this visitor"), "{text}");
+
+    let checks_before = app.target.checks().len();
+    let retry = app
+        .command(&["retry", &id.to_string()])
+        .output()
+        .expect("retry runs");
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    app.run_once().await;
+    let row = app.row(id).await;
+    assert_eq!(
+        row.state, "pending",
+        "a fresh wait, not failed at once: {row:?}"
+    );
+    assert_eq!(
+        app.target.checks().len(),
+        checks_before + 1,
+        "looked up again"
+    );
+    app.target.profile_appears(CRM);
+    for _ in 0..5 {
+        app.clock.advance(MINUTE);
+        app.run_once().await;
+    }
+    assert_eq!(app.row(id).await.state, "delivered");
 }

@@ -345,7 +345,12 @@ async fn retry_and_cancel_take_a_row_stored_before_the_text_rule() {
     app.drain().await;
     assert_eq!(app.row(blob).await.state, "failed");
 
-    let retried = run(&app, &["retry", &blob.to_string()]);
+    // The row's own data is the cause: retry refuses it, naming the column, unless forced.
+    let refused = run(&app, &["retry", &blob.to_string()]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    assert!(refused.stderr.contains("mbox_pc"), "{refused:?}");
+    assert_eq!(app.row(blob).await.state, "failed");
+    let retried = run(&app, &["retry", &blob.to_string(), "--even-if-invalid"]);
     assert_eq!(retried.code, Some(0), "{retried:?}");
     assert_eq!(app.row(blob).await.state, "pending");
     app.drain().await;

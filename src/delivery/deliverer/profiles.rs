@@ -25,10 +25,8 @@ impl Deliverer {
         let Some(profile_wait) = self.profile_wait else {
             return Ok((plans, Vec::new()));
         };
-        let keys: Vec<Option<String>> = plans
-            .iter()
-            .map(|p| p.visitor().map(|v| v.key()))
-            .collect();
+        let keys: Vec<Option<String>> =
+            plans.iter().map(|p| p.visitor().map(|v| v.key())).collect();
         let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
         let known = self.store.known_profiles(&wanted, now).await?;
         let lookups = futures_util::stream::iter(plans.into_iter().zip(keys))
