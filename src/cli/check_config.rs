@@ -12,6 +12,9 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(path) => Token::read_file(path)?,
         None => None,
     };
+    if let Some(path) = &settings.target.ca_file {
+        crate::target::read_ca_file(path)?;
+    }
     let (Some(_), Some(base)) = (
         &settings.target.client_code,
         settings.target.endpoint_base(),
@@ -30,6 +33,9 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         (None, _) => "none".to_owned(),
     };
     println!("  token:    {token}");
+    if let Some(path) = &settings.target.ca_file {
+        println!("  trust:    the host's CA store and {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -50,6 +50,9 @@ pub struct TargetSettings {
     pub base_url: Option<Url>,
     #[serde(deserialize_with = "optional")]
     pub token_file: Option<PathBuf>,
+    /// A PEM file of CAs to trust on top of the host's store (a TLS-inspecting proxy's CA).
+    #[serde(deserialize_with = "optional")]
+    pub ca_file: Option<PathBuf>,
     #[serde(with = "duration")]
     pub timeout: Duration,
     pub method: Method,

@@ -180,3 +180,24 @@ fn under_systemd_the_token_comes_from_the_credentials_directory() {
     );
     assert!(!stdout.contains("from-credential"));
 }
+
+#[test]
+fn check_config_fails_when_the_ca_file_is_not_pem_certificates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("proxy-ca.pem");
+    std::fs::write(&ca, "not a certificate\n").expect("written");
+    let path = write(
+        &dir,
+        &format!(
+            "[target]\nclient_code = \"acme\"\nca_file = {:?}\n",
+            ca.display().to_string()
+        ),
+    );
+    let output = check_config(&path, &[]);
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        message.contains("target.ca_file") && message.contains("proxy-ca.pem"),
+        "{message}"
+    );
+}

@@ -19,4 +19,6 @@ mod processes;
 mod producer;
 mod producers;
 mod quota;
+mod sandbox;
 mod service;
+mod tls;
