@@ -1,7 +1,7 @@
 //! The settings the daemon runs on, as types: every value here has already been checked, so
 //! nothing downstream validates configuration again.
 
-use super::duration;
+use super::{duration, rules};
 use serde::{Deserialize, Deserializer, de::Error};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -55,6 +55,7 @@ pub struct TargetSettings {
     pub ca_file: Option<PathBuf>,
     #[serde(with = "duration")]
     pub timeout: Duration,
+    #[serde(deserialize_with = "rules::method")]
     pub method: Method,
 }
 
@@ -72,10 +73,14 @@ impl TargetSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaSettings {
+    #[serde(deserialize_with = "rules::calls_per_day")]
     pub calls_per_day: NonZeroU32,
+    #[serde(deserialize_with = "rules::positive")]
     pub max_per_second: NonZeroU32,
+    #[serde(deserialize_with = "rules::positive")]
     pub burst: NonZeroU32,
     pub coalesce: bool,
+    #[serde(deserialize_with = "rules::positive")]
     pub max_rows_per_call: NonZeroU32,
 }
 
@@ -97,6 +102,7 @@ pub struct RetrySettings {
     pub initial_delay: Duration,
     #[serde(with = "duration")]
     pub max_delay: Duration,
+    #[serde(deserialize_with = "rules::positive")]
     pub max_attempts: NonZeroU32,
     #[serde(with = "duration")]
     pub max_retry_after: Duration,
@@ -105,7 +111,9 @@ pub struct RetrySettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
+    #[serde(deserialize_with = "rules::positive")]
     pub concurrency: NonZeroU32,
+    #[serde(deserialize_with = "rules::positive")]
     pub batch_size: NonZeroU32,
     #[serde(with = "duration")]
     pub poll_interval: Duration,
@@ -117,13 +125,14 @@ pub struct WorkerSettings {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
+    /// A level or a filter of `target=level` parts, checked by `rules::check_log_level`.
+    #[serde(deserialize_with = "rules::log_level")]
     pub level: String,
 }
 
 /// How requests carry the update: GET with a query string (Target's documented form, 8 KB) or
 /// POST with a form body (60 KB; keeps visitor data out of URLs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Get,
     Post,

@@ -201,3 +201,70 @@ fn check_config_fails_when_the_ca_file_is_not_pem_certificates() {
         "{message}"
     );
 }
+
+#[test]
+fn check_config_refuses_an_unknown_log_level_and_more_calls_than_target_allows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "[log]\nlevel = \"warning\"\n",
+            "log.level: \"warning\" is not a log level",
+        ),
+        (
+            "[log]\nlevel = \"verbose\"\n",
+            "log.level: \"verbose\" is not a log level",
+        ),
+        (
+            "[quota]\ncalls_per_day = 2000000\n",
+            "quota.calls_per_day: 2000000 is more than Target allows: at most 1000000",
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = write(&dir, &format!("{text}[target]\nclient_code = \"acme\"\n"));
+        let output = check_config(&path, &[]);
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{text}");
+        assert!(message.contains(expected), "{text}: {message}");
+    }
+}
+
+#[test]
+fn refused_values_read_as_sentences_naming_the_key_the_value_and_where_it_was_set() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "[target]\nclient_code = \"acme\"\n");
+    let cases = [
+        (
+            "PROFILE_OUTBOX__TARGET__METHOD",
+            "put",
+            "target.method: \"put\" is not a request method",
+        ),
+        (
+            "PROFILE_OUTBOX__QUOTA__BURST",
+            "0",
+            "quota.burst: 0 is out of range",
+        ),
+        (
+            "PROFILE_OUTBOX__TARGET__TIMEOUT",
+            "5 m and",
+            "target.timeout: \"5 m and\" is not a duration",
+        ),
+    ];
+    for (variable, value, expected) in cases {
+        let output = check_config(&path, &[(variable, value)]);
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{variable}");
+        assert!(
+            message.contains(expected)
+                && message.contains(&format!("set by the environment variable {variable}")),
+            "{message}"
+        );
+        for jargon in [
+            "enum Method",
+            "nonzero u32",
+            "expected number at",
+            "/etc/profile-outbox",
+        ] {
+            assert!(!message.contains(jargon), "{message}");
+        }
+    }
+}
