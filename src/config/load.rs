@@ -52,6 +52,7 @@ pub fn load(path: Option<&Path>, env: Option<HashMap<String, String>>) -> anyhow
         settings.target.token_file = credentials
             .map(|dir| Path::new(&dir).join("token"))
             .filter(|p| p.is_file());
+        settings.target.token_is_credential = settings.target.token_file.is_some();
     }
     Ok(settings)
 }

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
+/// Where the packaged unit's `LoadCredential=token:` reads the token from.
+pub const CREDENTIAL_SOURCE: &str = "/etc/profile-outbox/token";
+
 /// Everything `config.example.toml` documents, one field per key.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +53,10 @@ pub struct TargetSettings {
     pub base_url: Option<Url>,
     #[serde(deserialize_with = "optional")]
     pub token_file: Option<PathBuf>,
+    /// Set by the loader when `token_file` is systemd's copy of the `token` credential rather
+    /// than a file the operator named: the copy cannot be edited, and only a restart renews it.
+    #[serde(skip)]
+    pub token_is_credential: bool,
     /// A PEM file of CAs to trust on top of the host's store (a TLS-inspecting proxy's CA).
     #[serde(deserialize_with = "optional")]
     pub ca_file: Option<PathBuf>,
@@ -60,6 +67,24 @@ pub struct TargetSettings {
 }
 
 impl TargetSettings {
+    /// What an operator changes to replace a refused token, for messages: the credential's
+    /// source and a restart under systemd, else the file named by `target.token_file`.
+    pub fn token_remedy(&self) -> String {
+        match (&self.token_file, self.token_is_credential) {
+            (Some(_), true) => format!(
+                "write the new token into {CREDENTIAL_SOURCE} (the systemd credential \"token\"), \
+                 then `systemctl restart profile-outbox`"
+            ),
+            (Some(path), false) => format!(
+                "write the new token into {} (target.token_file); it is re-read at once",
+                path.display()
+            ),
+            (None, _) => "set target.token_file, or under systemd write the token into \
+                          /etc/profile-outbox/token and restart"
+                .to_owned(),
+        }
+    }
+
     /// The address requests go to: `base_url` when set, else Target's own host for the client code.
     pub fn endpoint_base(&self) -> Option<Url> {
         if let Some(url) = &self.base_url {

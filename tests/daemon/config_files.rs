@@ -179,6 +179,13 @@ fn under_systemd_the_token_comes_from_the_credentials_directory() {
         "{stdout}"
     );
     assert!(!stdout.contains("from-credential"));
+    assert!(
+        stdout.contains("the systemd credential \"token\"")
+            && stdout.contains("/etc/profile-outbox/token")
+            && stdout.contains("systemctl restart profile-outbox")
+            && !stdout.contains("target.token_file"),
+        "{stdout}"
+    );
 }
 
 #[test]
