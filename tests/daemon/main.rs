@@ -19,6 +19,7 @@ mod processes;
 mod producer;
 mod producers;
 mod quota;
+mod readme_errors;
 mod sandbox;
 mod service;
 mod tls;
