@@ -29,7 +29,7 @@ pub async fn run(config_path: Option<&Path>, args: RunArgs) -> anyhow::Result<Ex
         settings.database.path = path;
         Destination::Sandbox
     } else {
-        sandbox::refuse_sandbox_database(&settings.database.path, busy_timeout).await?;
+        sandbox::refuse_sandbox_database(&settings.database.path)?;
         Destination::Target
     };
     let stop = CancellationToken::new();

@@ -55,22 +55,23 @@ pub async fn prepare(folder: &Path, busy_timeout: Duration) -> anyhow::Result<Pa
 }
 
 /// Refuses to deliver for real from a database the sandbox made: its rows and quota ledger are
-/// the sandbox's. A missing file is fine (`run` creates it).
-pub async fn refuse_sandbox_database(path: &Path, busy_timeout: Duration) -> anyhow::Result<()> {
-    if !path.is_file() {
+/// the sandbox's. A missing file is fine (`run` creates it). It reads the mark from the file's
+/// header rather than opening SQLite, so a real start pays nothing for it.
+pub fn refuse_sandbox_database(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        // Missing, or not readable: `run` itself says which when it opens the database.
         return Ok(());
+    };
+    let mut header = [0u8; 72];
+    if file.read_exact(&mut header).is_err() {
+        return Ok(()); // Shorter than a header: a new, empty database.
     }
-    let pool = db::open(
-        path,
-        OpenMode::MustExist,
-        Durability::Normal,
-        busy_timeout,
-        1,
-    )
-    .await?;
-    let kind = kind(&pool, path).await;
-    pool.close().await;
-    if kind? == Kind::Sandbox {
+    // SQLite's header keeps the application id big-endian at bytes 68..72.
+    let id = i64::from(u32::from_be_bytes([
+        header[68], header[69], header[70], header[71],
+    ]));
+    if id == SANDBOX_APPLICATION_ID {
         bail!(
             "database {} is a sandbox database (made by `run --sandbox`, its rows were never sent \
              to Adobe): set database.path to the outbox producers write into",
@@ -99,11 +100,17 @@ async fn kind(pool: &SqlitePool, path: &Path) -> anyhow::Result<Kind> {
     })
 }
 
+/// Marks the header, and checkpoints so that the mark is in the database file itself, where
+/// [`refuse_sandbox_database`] reads it, not only in the WAL.
 async fn mark(pool: &SqlitePool, path: &Path) -> anyhow::Result<()> {
     sqlx::query(&format!("PRAGMA application_id = {SANDBOX_APPLICATION_ID}"))
         .execute(pool)
         .await
         .with_context(|| format!("cannot mark database {} as the sandbox's", path.display()))?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await
+        .with_context(|| format!("cannot checkpoint database {}", path.display()))?;
     Ok(())
 }
 
@@ -124,7 +131,7 @@ mod tests {
             .expect("same database again");
         assert_eq!(first, dir.path().join(SANDBOX_DATABASE));
         assert_eq!(first, second);
-        let refused = refuse_sandbox_database(&first, WAIT).await;
+        let refused = refuse_sandbox_database(&first);
         assert!(
             refused.is_err_and(|e| e.to_string().contains("is a sandbox database")),
             "a real run refuses the sandbox's database"
@@ -153,8 +160,6 @@ mod tests {
             refused.is_err_and(|e| e.to_string().contains("not the sandbox's")),
             "an unmarked outbox is never the sandbox's"
         );
-        refuse_sandbox_database(&path, WAIT)
-            .await
-            .expect("a real run takes an unmarked outbox");
+        refuse_sandbox_database(&path).expect("a real run takes an unmarked outbox");
     }
 }
