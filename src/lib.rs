@@ -3,48 +3,56 @@
 //!
 //! # Layout
 //!
-//! Data flows: outbox → claim (grouped per visitor) → check and merge → quota reservation → gate
-//! and rate limit → send → decide → record (with the quota refund and the visible state).
+//! Data flows: outbox → claim (grouped per visitor) → check and merge → profile lookup → quota
+//! reservation → gate and rate limit → send → decide → record (with the quota refund and the
+//! visible state).
 //!
 //! - [`outbox`]: the table producers write into, one file per operation on it: `enqueue`,
 //!   `claim` (due rows, each visitor's oldest first), `row` (what a claimed row is, read from
 //!   whatever storage class a producer wrote), `set_aside` (claimed rows that cannot be read as
 //!   text become `failed` in the claim's transaction), `record` (a batch of outcomes in one
-//!   transaction) and `recover` (rows a crash left in flight go back to pending).
+//!   transaction), `recover` (rows a crash left in flight go back to pending) and `profiles`
+//!   (what the profile lookups found, remembered).
 //! - [`target`]: Target's API. `visitor` and `update` check a row against Target's limits;
-//!   `request` builds percent-encoded requests, split to fit the size limit; `client` sends them;
-//!   `outcome` classifies every answer in one function; `sandbox` is a local stand-in for trying
-//!   the daemon.
-//! - [`delivery`]: the loop and its two seams: the `store` (every read and write delivery makes to
-//!   the database: claim, reserve, record) and the `sender` (client, rate limit, gate: one request
-//!   at a time). `deliverer` joins them and exposes one unit of work (`run_once`: claim, send,
-//!   record one batch), the same step `run` repeats and the simulation drives; beside it `deliverer/lanes` runs the loop in two lanes so that one batch is
-//!   claimed or recorded while another's requests are out, `deliverer/sending` sends the parts the
-//!   quota reserved calls for, and `deliverer/visible` records a round with the visible state.
-//!   `group` checks one visitor's rows and merges them into parts cut between rows; `settle`
-//!   decides each row from how far its plan's sending got; `policy` turns an outcome into a row's
-//!   next state; `gate` pauses everyone on slow-down, outage or a refused token, unless the answer
-//!   is one `suspects` row's own doing; `heartbeat` is the loop's sign of life for the watchdog;
-//!   `backoff` is the pure delay; `crash` is the fault suite's seam for stopping the process at a
-//!   named point of a batch.
+//!   `request` builds percent-encoded requests, split to fit the size limit, and profile lookups;
+//!   `client` sends them, trusting the host's CA store; `outcome` classifies every answer, an
+//!   update's or a lookup's, in one place; `sandbox` is a local stand-in for trying the daemon.
+//! - [`delivery`]: the loop and its two seams: the `store` (every read and write delivery makes
+//!   to the database: claim, reserve, record) and the `sender` (client, rate limits, gate: one
+//!   request at a time). `deliverer` joins them and exposes one unit of work (`run_once`: claim,
+//!   send, record one batch), the same step `run` repeats and the simulation drives; beside it
+//!   `deliverer/lanes` runs the loop in two lanes so that one batch is claimed or recorded while
+//!   another's requests are out, `deliverer/profiles` looks visitors up before their updates,
+//!   `deliverer/sending` sends the parts the quota reserved calls for, and `deliverer/visible`
+//!   records a round with the visible state. `group` checks one visitor's rows and merges them
+//!   into parts cut between rows; `settle` decides each row from how far its plan's sending got;
+//!   `policy` turns an outcome into a row's next state; `gate` pauses everyone on slow-down,
+//!   outage or a refused token, unless the answer is one `suspects` row's own doing; `heartbeat`
+//!   is the loop's sign of life for the watchdog; `backoff` is the pure delay; `crash` is the
+//!   fault suite's seam for stopping the process at a named point of a batch.
 //! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`).
 //! - [`clock`]: the host's clocks (`source`) and the daemon's `timeline`, which advances with real
 //!   time only, so wall-clock steps cannot stretch or shrink the quota window.
 //! - [`state`]: the daemon's visible state row (quota, pause, circuit, heartbeat) for operators.
 //! - [`token_watch`]: re-reads the token file when it changes and on SIGHUP.
 //! - [`housekeeping`]: prunes finished rows past their retention, checkpoints the WAL, and keeps
-//!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint.
+//!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint (`gauges`
+//!   read through each state's index and cached, `health` for `/healthz`, `server`).
 //!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications.
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.
-//! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables.
+//! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables,
+//!   checked by `rules` and refused in sentences by `explain`.
 //! - [`admin`]: what the admin commands read and change while a daemon may be running: `open`
-//!   (an existing database with this binary's schema, never created or migrated), `status`,
-//!   `situation` and `explain` (why a row is where it is, in plain words), `change` (retry,
-//!   cancel) and `purge`, the shared row `filter`, and output (`render`, `json`, `output`).
+//!   (an existing database with this binary's schema, never created or migrated, waiting for the
+//!   write lock with `lock_wait`), `status`, `situation` and `explain` (why a row is where it is,
+//!   in plain words), `change` and `apply` (retry, cancel: plan, then one guarded UPDATE),
+//!   `newer` (a visitor's newer rows already sent), `purge`, the shared row `filter`, and output
+//!   (`render`, `json`, `change_doc`, `output`).
 //! - [`daemon`]: `run` from start-up (`start`) through the destination (`endpoint`) to the tasks
-//!   around delivery (`run`), systemd's status line and its `watchdog`. [`cli`]: the subcommands. [`logging`],
-//!   [`shutdown`]: log output and signals.
+//!   around delivery (`run`), systemd's status line and its `watchdog`. [`cli`]: the subcommands
+//!   (`usage` for refusals that exit 2, `sandbox` for `run --sandbox`'s own database).
+//!   [`logging`], [`shutdown`]: log output (with journald's priorities) and signals.
 
 pub mod admin;
 pub mod cli;

@@ -224,7 +224,9 @@ fn paused(pause: &Pause, now_ms: i64) -> String {
     let why = match pause.reason.as_str() {
         "slow_down" => "Target asked to slow down",
         "endpoint_down" => "Target cannot be reached",
-        "unauthorized" => "Target refuses the token (check target.token_file)",
+        "unauthorized" => {
+            "Target refuses the token (see `profile-outbox status` for how to replace it)"
+        }
         other => other,
     };
     match pause.until_ms {

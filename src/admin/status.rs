@@ -201,8 +201,9 @@ impl Status {
             .pause()
             .is_some_and(|(r, _)| r == "unauthorized");
         refused.then(|| {
-            "Target refuses the token: put a valid one in the file named by target.token_file \
-             (the daemon re-reads it when it changes)"
+            "Target refuses the token: under systemd write a valid one into \
+             /etc/profile-outbox/token and `systemctl restart profile-outbox`; otherwise into the \
+             file named by target.token_file (the daemon re-reads it when it changes)"
                 .into()
         })
     }

@@ -12,6 +12,9 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(path) => Token::read_file(path)?,
         None => None,
     };
+    if let Some(path) = &settings.target.ca_file {
+        crate::target::read_ca_file(path)?;
+    }
     let (Some(_), Some(base)) = (
         &settings.target.client_code,
         settings.target.endpoint_base(),
@@ -24,12 +27,29 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     println!("configuration OK ({})", source(config_path));
     println!("  database: {}", settings.database.path.display());
     println!("  target:   {base}");
+    let from = match (
+        &settings.target.token_file,
+        settings.target.token_is_credential,
+    ) {
+        (Some(path), true) => format!("the systemd credential \"token\", {}", path.display()),
+        (Some(path), false) => format!("target.token_file {}", path.display()),
+        (None, _) => String::new(),
+    };
     let token = match (&settings.target.token_file, token) {
-        (Some(path), Some(_)) => format!("set (from {})", path.display()),
-        (Some(path), None) => format!("none ({} is empty)", path.display()),
+        (Some(_), Some(_)) => format!("set (from {from})"),
+        (Some(_), None) => format!("none ({from} is empty)"),
         (None, _) => "none".to_owned(),
     };
     println!("  token:    {token}");
+    if settings.target.token_file.is_some() {
+        println!(
+            "  to replace a refused token: {}",
+            settings.target.token_remedy()
+        );
+    }
+    if let Some(path) = &settings.target.ca_file {
+        println!("  trust:    the host's CA store and {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

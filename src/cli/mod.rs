@@ -12,6 +12,7 @@ mod list;
 mod purge;
 mod retry;
 mod run;
+mod sandbox;
 mod show;
 mod status;
 mod usage;

@@ -9,9 +9,12 @@ where
     D: Deserializer<'de>,
 {
     let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(text.trim()).map_err(|e| {
+    // humantime's own error ("expected number at 11") points into the text; a number and a unit
+    // is what the operator needs to hear.
+    humantime::parse_duration(text.trim()).map_err(|_| {
         D::Error::custom(format!(
-            "{text:?} is not a duration ({e}); write it like \"250ms\", \"30s\", \"5m\" or \"1h\""
+            "{text:?} is not a duration: write a number and a unit, like \"250ms\", \"30s\", \
+             \"5m\", \"1h\" or \"1h 30m\""
         ))
     })
 }

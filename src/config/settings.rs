@@ -1,12 +1,15 @@
 //! The settings the daemon runs on, as types: every value here has already been checked, so
 //! nothing downstream validates configuration again.
 
-use super::duration;
+use super::{duration, rules};
 use serde::{Deserialize, Deserializer, de::Error};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
+
+/// Where the packaged unit's `LoadCredential=token:` reads the token from.
+pub const CREDENTIAL_SOURCE: &str = "/etc/profile-outbox/token";
 
 /// Everything `config.example.toml` documents, one field per key.
 #[derive(Clone, Debug, Deserialize)]
@@ -50,8 +53,16 @@ pub struct TargetSettings {
     pub base_url: Option<Url>,
     #[serde(deserialize_with = "optional")]
     pub token_file: Option<PathBuf>,
+    /// Set by the loader when `token_file` is systemd's copy of the `token` credential rather
+    /// than a file the operator named: the copy cannot be edited, and only a restart renews it.
+    #[serde(skip)]
+    pub token_is_credential: bool,
+    /// A PEM file of CAs to trust on top of the host's store (a TLS-inspecting proxy's CA).
+    #[serde(deserialize_with = "optional")]
+    pub ca_file: Option<PathBuf>,
     #[serde(with = "duration")]
     pub timeout: Duration,
+    #[serde(deserialize_with = "rules::method")]
     pub method: Method,
     /// Look a visitor up with the profile fetch API before updating it.
     pub check_profile: bool,
@@ -62,6 +73,24 @@ pub struct TargetSettings {
 }
 
 impl TargetSettings {
+    /// What an operator changes to replace a refused token, for messages: the credential's
+    /// source and a restart under systemd, else the file named by `target.token_file`.
+    pub fn token_remedy(&self) -> String {
+        match (&self.token_file, self.token_is_credential) {
+            (Some(_), true) => format!(
+                "write the new token into {CREDENTIAL_SOURCE} (the systemd credential \"token\"), \
+                 then `systemctl restart profile-outbox`"
+            ),
+            (Some(path), false) => format!(
+                "write the new token into {} (target.token_file); it is re-read at once",
+                path.display()
+            ),
+            (None, _) => "set target.token_file, or under systemd write the token into \
+                          /etc/profile-outbox/token and restart"
+                .to_owned(),
+        }
+    }
+
     /// The address requests go to: `base_url` when set, else Target's own host for the client code.
     pub fn endpoint_base(&self) -> Option<Url> {
         if let Some(url) = &self.base_url {
@@ -75,10 +104,14 @@ impl TargetSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaSettings {
+    #[serde(deserialize_with = "rules::calls_per_day")]
     pub calls_per_day: NonZeroU32,
+    #[serde(deserialize_with = "rules::positive")]
     pub max_per_second: NonZeroU32,
+    #[serde(deserialize_with = "rules::positive")]
     pub burst: NonZeroU32,
     pub coalesce: bool,
+    #[serde(deserialize_with = "rules::positive")]
     pub max_rows_per_call: NonZeroU32,
 }
 
@@ -100,6 +133,7 @@ pub struct RetrySettings {
     pub initial_delay: Duration,
     #[serde(with = "duration")]
     pub max_delay: Duration,
+    #[serde(deserialize_with = "rules::positive")]
     pub max_attempts: NonZeroU32,
     #[serde(with = "duration")]
     pub max_retry_after: Duration,
@@ -108,7 +142,9 @@ pub struct RetrySettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
+    #[serde(deserialize_with = "rules::positive")]
     pub concurrency: NonZeroU32,
+    #[serde(deserialize_with = "rules::positive")]
     pub batch_size: NonZeroU32,
     #[serde(with = "duration")]
     pub poll_interval: Duration,
@@ -120,13 +156,14 @@ pub struct WorkerSettings {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
+    /// A level or a filter of `target=level` parts, checked by `rules::check_log_level`.
+    #[serde(deserialize_with = "rules::log_level")]
     pub level: String,
 }
 
 /// How requests carry the update: GET with a query string (Target's documented form, 8 KB) or
 /// POST with a form body (60 KB; keeps visitor data out of URLs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Get,
     Post,

@@ -50,7 +50,12 @@ pub async fn run(
         tracing::info!(%address, "metrics at /metrics, health at /healthz");
     }
     let concurrency = usize::try_from(settings.workers.concurrency.get()).unwrap_or(1);
-    let client = TargetClient::new(settings.target.timeout, concurrency, token.clone())?;
+    let client = TargetClient::trusting(
+        settings.target.timeout,
+        concurrency,
+        token.clone(),
+        settings.target.ca_file.as_deref(),
+    )?;
     let delivery_pool =
         db::open_for_delivery(&settings.database.path, settings.database.busy_timeout).await?;
     let checkpointer = WalCheckpointer::spawn(pool.clone(), after_delivery.clone());

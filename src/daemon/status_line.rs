@@ -20,18 +20,24 @@ pub async fn status_line(pool: &SqlitePool) -> sqlx::Result<String> {
     )
     .fetch_optional(pool)
     .await?;
-    let (limit, used, pause) = match state {
+    // Before the first batch the limit is not recorded yet: say so rather than "0 of 0".
+    let (quota, pause) = match state {
         Some(row) => (
-            row.try_get::<Option<i64>, _>(0)?.unwrap_or(0),
-            row.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
+            row.try_get::<Option<i64>, _>(0)?
+                .zip(row.try_get::<Option<i64>, _>(1)?),
             row.try_get::<Option<String>, _>(2)?,
         ),
-        None => (0, 0, None),
+        None => (None, None),
     };
-    let mut line = format!(
-        "{pending} rows waiting, {} of {limit} calls left in 24h",
-        (limit - used).max(0)
-    );
+    let mut line = match quota {
+        Some((limit, used)) => format!(
+            "{pending} rows waiting, {} of {limit} calls left in 24h",
+            (limit - used).max(0)
+        ),
+        None => {
+            format!("{pending} rows waiting, calls left in 24h: not counted before the first batch")
+        }
+    };
     if let Some(reason) = pause {
         line.push_str(&format!(", paused: {reason}"));
     }
@@ -53,5 +59,46 @@ pub async fn run(pool: SqlitePool, notifier: Arc<Mutex<Notifier>>, stop: Cancell
             () = stop.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, Timeline};
+    use crate::db::{self, Durability, OpenMode};
+
+    #[tokio::test]
+    async fn before_the_first_batch_the_line_does_not_claim_zero_calls_left() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("outbox.db");
+        let wait = Duration::from_secs(5);
+        let pool = db::open(
+            &path,
+            OpenMode::CreateIfMissing,
+            Durability::Normal,
+            wait,
+            1,
+        )
+        .await
+        .expect("opens");
+        db::migrate(&pool, &path).await.expect("schema");
+        let timeline = Timeline::resume(Clock::manual(1_800_000_000_000), None);
+        crate::state::started(&pool, &timeline)
+            .await
+            .expect("started");
+
+        let before = status_line(&pool).await.expect("line");
+        sqlx::query("UPDATE daemon_state SET quota_limit = 1000000, calls_in_window = 40")
+            .execute(&pool)
+            .await
+            .expect("a batch recorded");
+        let after = status_line(&pool).await.expect("line");
+
+        assert_eq!(
+            before,
+            "0 rows waiting, calls left in 24h: not counted before the first batch"
+        );
+        assert_eq!(after, "0 rows waiting, 999960 of 1000000 calls left in 24h");
     }
 }

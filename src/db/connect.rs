@@ -27,6 +27,10 @@ pub enum Durability {
     Full,
 }
 
+/// The mode a new database is created with, before the umask: the owner and the producers'
+/// group read and write.
+const DATABASE_MODE: u32 = 0o660;
+
 /// SQLite's own default: a connection checkpoints the WAL after a commit that leaves it this long.
 const AUTOCHECKPOINT_PAGES: i64 = 1_000;
 
@@ -98,7 +102,10 @@ async fn open_with(
             "database {} does not exist; check database.path (the daemon creates it on its first `run`)",
             path.display()
         ),
-        OpenMode::CreateIfMissing => create_folder(path)?,
+        OpenMode::CreateIfMissing => {
+            create_folder(path)?;
+            create_file(path)?;
+        }
         OpenMode::MustExist => {}
     }
     let synchronous = match durability {
@@ -156,6 +163,29 @@ fn create_folder(path: &Path) -> anyhow::Result<()> {
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// Creates an empty database file that the producers' group may write (0660 before the umask).
+/// SQLite would create it 0644, and its `-wal` and `-shm` files copy the database's mode: under
+/// the unit's `UMask=0007` that left producers in the group unable to INSERT. An empty file is a
+/// valid empty database. A file that exists already is left as it is.
+fn create_file(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(DATABASE_MODE)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot create database {}; set database.path to a writable place",
+                path.display()
+            )
+        }),
     }
 }
 

@@ -52,6 +52,8 @@ pub struct Sender {
     /// the loop doing its job.
     request_timeout: Duration,
     shutdown_deadline: Duration,
+    /// What an operator does about a refused token, for the log (`TargetSettings::token_remedy`).
+    token_remedy: String,
 }
 
 impl Sender {
@@ -84,6 +86,7 @@ impl Sender {
             crash: None,
             request_timeout: settings.target.timeout,
             shutdown_deadline: settings.workers.shutdown_deadline,
+            token_remedy: settings.target.token_remedy(),
         }
     }
 
@@ -246,8 +249,8 @@ impl Sender {
             Verdict::Observed { changed: true, .. } => match gate.reason() {
                 Some(PauseReason::Unauthorized) => tracing::error!(
                     answer = %outcome.describe(),
-                    "delivery paused: Target refuses the token; replace the file named by \
-                     target.token_file (it is re-read when it changes and on SIGHUP)"
+                    "delivery paused: Target refuses the token; {}",
+                    self.token_remedy
                 ),
                 Some(reason) => {
                     tracing::warn!(reason = reason.as_str(), answer = %outcome.describe(), "delivery paused")

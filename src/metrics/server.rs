@@ -1,20 +1,35 @@
-//! Serves `/metrics` and `/healthz` over HTTP on the configured (loopback) address.
+//! Serves `/metrics` and `/healthz` over HTTP/1 on the configured (loopback) address. Each
+//! connection must send its request headers within [`HEADER_READ_TIMEOUT`], so an idle or slow
+//! client cannot hold connections open. Database errors are logged, never sent to the client.
 
 use super::Metrics;
+use super::gauges::{self, Gauges};
+use super::health::{self, Health};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use sqlx::{Row, SqlitePool};
-use std::fmt::Write;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use sqlx::SqlitePool;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// How long a connection may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the client reads when the database cannot be read.
+const UNAVAILABLE: &str =
+    "metrics unavailable: the database cannot be read; see the daemon's log\n";
 
 #[derive(Clone)]
 struct Shared {
     pool: SqlitePool,
     metrics: Arc<Metrics>,
+    gauges: Arc<Gauges>,
 }
 
 /// Binds `address` and serves until `stop` is cancelled. Returns the bound address.
@@ -24,93 +39,185 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+    let listener = TcpListener::bind(address).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {address} for metrics (metrics.listen): {e}")
     })?;
     let bound = listener.local_addr()?;
-    let app = Router::new()
-        .route("/metrics", get(metrics_page))
-        .route("/healthz", get(healthz))
-        .with_state(Shared { pool, metrics });
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the metrics endpoint stopped");
-        }
-    });
+    let shared = Shared {
+        pool,
+        metrics,
+        gauges: Arc::new(Gauges::default()),
+    };
+    tokio::spawn(accept(listener, router(shared), stop));
     Ok(bound)
 }
 
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/healthz", get(healthz))
+        .with_state(shared)
+}
+
+/// Accepts connections until `stop`, each served with the header-read timeout.
+async fn accept(listener: TcpListener, app: Router, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the metrics endpoint cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                served = connection => {
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, "a metrics connection ended with an error");
+                    }
+                }
+            }
+        });
+    }
+}
+
 async fn healthz(State(shared): State<Shared>) -> (StatusCode, &'static str) {
-    match sqlx::query("SELECT 1").execute(&shared.pool).await {
-        Ok(_) => (StatusCode::OK, "ok\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+    let now_ms = crate::clock::Clock::System.wall_ms();
+    match health::health(&shared.pool, now_ms).await {
+        Ok(Health::Healthy) => (StatusCode::OK, "ok\n"),
+        Ok(Health::Unhealthy(why)) => (StatusCode::SERVICE_UNAVAILABLE, why),
+        Err(e) => {
+            tracing::warn!(error = %e, "/healthz cannot read the database");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+        }
     }
 }
 
 async fn metrics_page(State(shared): State<Shared>) -> (StatusCode, String) {
     let mut text = String::new();
     shared.metrics.render(&mut text);
-    match database_gauges(&shared.pool, &mut text).await {
+    let now_ms = crate::clock::Clock::System.wall_ms();
+    let read = match shared.gauges.rows(&shared.pool).await {
+        Ok(figures) => gauges::render(&figures, &shared.pool, now_ms, &mut text).await,
+        Err(e) => Err(e),
+    };
+    match read {
         Ok(()) => (StatusCode::OK, text),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("cannot read the database: {e}\n"),
-        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "/metrics cannot read the database");
+            (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_owned())
+        }
     }
 }
 
-/// Gauges read from the database at scrape time, so they always match it.
-async fn database_gauges(pool: &SqlitePool, out: &mut String) -> sqlx::Result<()> {
-    let counts = sqlx::query("SELECT state, count(*) FROM outbox GROUP BY state")
-        .fetch_all(pool)
-        .await?;
-    let _ = writeln!(
-        out,
-        "# HELP profile_outbox_rows Rows in the outbox by state."
-    );
-    let _ = writeln!(out, "# TYPE profile_outbox_rows gauge");
-    for state in crate::outbox::State::ALL {
-        let count = counts
-            .iter()
-            .find(|r| r.try_get::<String, _>(0).is_ok_and(|s| s == state.as_str()))
-            .and_then(|r| r.try_get::<i64, _>(1).ok())
-            .unwrap_or(0);
-        let _ = writeln!(out, "profile_outbox_rows{{state=\"{state}\"}} {count}");
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{self, Durability, OpenMode};
+
+    async fn database(dir: &std::path::Path) -> SqlitePool {
+        let path = dir.join("outbox.db");
+        let wait = Duration::from_secs(5);
+        let pool = db::open(
+            &path,
+            OpenMode::CreateIfMissing,
+            Durability::Normal,
+            wait,
+            2,
+        )
+        .await
+        .expect("opens");
+        db::migrate(&pool, &path).await.expect("schema");
+        pool
     }
-    let oldest: Option<i64> = sqlx::query_scalar(
-        "SELECT min(created_at) FROM outbox INDEXED BY outbox_visitor_unfinished
-         WHERE state IN ('pending', 'in_flight')",
-    )
-    .fetch_one(pool)
-    .await?;
-    let now_ms = crate::clock::Clock::System.wall_ms();
-    let age = oldest.map_or(0.0, |created| (now_ms - created).max(0) as f64 / 1000.0);
-    let _ = writeln!(
-        out,
-        "# HELP profile_outbox_oldest_pending_seconds Age of the oldest row not yet delivered."
-    );
-    let _ = writeln!(out, "# TYPE profile_outbox_oldest_pending_seconds gauge");
-    let _ = writeln!(out, "profile_outbox_oldest_pending_seconds {age}");
-    let quota = sqlx::query("SELECT coalesce(calls_in_window, 0), coalesce(quota_limit, 0) FROM daemon_state WHERE id = 1")
-        .fetch_optional(pool)
-        .await?;
-    let (used, limit): (i64, i64) = quota.map_or((0, 0), |r| {
-        (r.try_get(0).unwrap_or(0), r.try_get(1).unwrap_or(0))
-    });
-    let _ = writeln!(
-        out,
-        "# HELP profile_outbox_quota_calls_in_window Calls counted in the rolling 24-hour window."
-    );
-    let _ = writeln!(out, "# TYPE profile_outbox_quota_calls_in_window gauge");
-    let _ = writeln!(out, "profile_outbox_quota_calls_in_window {used}");
-    let _ = writeln!(
-        out,
-        "# HELP profile_outbox_quota_left Calls left in the rolling 24-hour window."
-    );
-    let _ = writeln!(out, "# TYPE profile_outbox_quota_left gauge");
-    let _ = writeln!(out, "profile_outbox_quota_left {}", (limit - used).max(0));
-    Ok(())
+
+    fn shared(pool: SqlitePool) -> Shared {
+        Shared {
+            pool,
+            metrics: Arc::new(Metrics::default()),
+            gauges: Arc::new(Gauges::default()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_error_answers_503_with_a_plain_line_and_no_database_text() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = database(dir.path()).await;
+        pool.close().await;
+
+        let (status, body) = metrics_page(State(shared(pool.clone()))).await;
+        let (health_status, health_body) = healthz(State(shared(pool))).await;
+
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, UNAVAILABLE);
+        assert_eq!(health_status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(health_body, "database unavailable\n");
+    }
+
+    #[tokio::test]
+    async fn healthz_is_unhealthy_while_rounds_fail_and_healthy_once_a_round_delivers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = database(dir.path()).await;
+        let now = crate::clock::Clock::System.wall_ms();
+        sqlx::query(
+            "INSERT INTO daemon_state (id, timeline_ms, wall_ms, boot_id, boot_ms, heartbeat_at,
+                 last_error, last_error_at)
+             VALUES (1, 0, ?1, 'boot', 0, ?1, 'delivery round failed: disk I/O error', ?1)",
+        )
+        .bind(now)
+        .execute(&pool)
+        .await
+        .expect("state saved");
+
+        let failing = healthz(State(shared(pool.clone()))).await;
+        sqlx::query("UPDATE daemon_state SET last_delivery_at = ?1")
+            .bind(now + 1)
+            .execute(&pool)
+            .await
+            .expect("a delivery saved");
+        let delivering = healthz(State(shared(pool))).await;
+
+        assert_eq!(failing.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!failing.1.contains("disk I/O"), "{}", failing.1);
+        assert_eq!(delivering, (StatusCode::OK, "ok\n"));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_sends_its_headers_is_disconnected() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = database(dir.path()).await;
+        let stop = CancellationToken::new();
+        let address = serve(
+            "127.0.0.1:0".parse().expect("address"),
+            pool,
+            Arc::new(Metrics::default()),
+            stop.clone(),
+        )
+        .await
+        .expect("serves");
+        let mut silent = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connects");
+
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(HEADER_READ_TIMEOUT * 4, silent.read(&mut buf)).await;
+        stop.cancel();
+
+        assert!(
+            matches!(closed, Ok(Ok(_) | Err(_))),
+            "the server kept a silent connection open past {:?}",
+            HEADER_READ_TIMEOUT * 4
+        );
+    }
 }

@@ -1,4 +1,7 @@
-//! Sends prepared requests to Target over one keep-alive connection pool.
+//! Sends prepared requests to Target over one keep-alive connection pool. It trusts the host's
+//! certificate store (on Debian, `ca-certificates`: a CA added with `update-ca-certificates` is
+//! trusted) and, when `target.ca_file` names one, the CAs in that PEM file too, as a store's
+//! TLS-inspecting proxy needs.
 //!
 //! For benchmarks and tests only, a client can also answer every request itself with an instant
 //! success ([`TargetClient::instant_success`]), so the queue's own cost can be measured without
@@ -6,6 +9,7 @@
 
 use super::{Check, Outcome, PreparedRequest, classify, classify_check};
 use crate::config::{Method, Token};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -36,7 +40,22 @@ impl TargetClient {
         idle_connections: usize,
         token: Option<Token>,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        Self::trusting(timeout, idle_connections, token, None)
+    }
+
+    /// Like [`TargetClient::new`], also trusting the CAs in the PEM file `ca_file`
+    /// (`target.ca_file`) on top of the host's store.
+    pub fn trusting(
+        timeout: Duration,
+        idle_connections: usize,
+        token: Option<Token>,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder();
+        for certificate in ca_file.map(read_ca_file).transpose()?.unwrap_or_default() {
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(idle_connections)
@@ -154,6 +173,30 @@ struct Answer {
     status: u16,
     retry_after: Option<String>,
     body: String,
+}
+
+/// The certificates in a PEM file named by `target.ca_file`. Errors name the file and the key.
+pub fn read_ca_file(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the CA file {} (target.ca_file): {e}",
+            path.display()
+        )
+    })?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        anyhow::anyhow!(
+            "the CA file {} (target.ca_file) is not PEM certificates: {e}",
+            path.display()
+        )
+    })?;
+    if certificates.is_empty() {
+        anyhow::bail!(
+            "the CA file {} (target.ca_file) holds no certificate; it needs one or more \
+             \"-----BEGIN CERTIFICATE-----\" blocks",
+            path.display()
+        );
+    }
+    Ok(certificates)
 }
 
 /// A request that got no complete answer. The URL (which holds visitor data) is left out.

@@ -9,7 +9,7 @@ mod sandbox;
 mod update;
 mod visitor;
 
-pub use client::TargetClient;
+pub use client::{TargetClient, read_ca_file};
 pub use outcome::{Check, Outcome, classify, classify_check, parse_retry_after};
 pub use problem::RowProblem;
 pub use request::{Endpoint, GET_LIMIT_BYTES, POST_LIMIT_BYTES, PreparedRequest, prepare};

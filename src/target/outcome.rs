@@ -57,7 +57,7 @@ impl Outcome {
                 reason,
             } => format!("Target unreachable: {reason}"),
             Outcome::Unauthorized { status } => {
-                format!("Target refused the token (HTTP {status}): check target.token_file")
+                format!("Target refused the token (HTTP {status})")
             }
             Outcome::Rejected { status, reason } => {
                 format!("Target refused the row (HTTP {status}): {reason}")

@@ -179,4 +179,99 @@ fn under_systemd_the_token_comes_from_the_credentials_directory() {
         "{stdout}"
     );
     assert!(!stdout.contains("from-credential"));
+    assert!(
+        stdout.contains("the systemd credential \"token\"")
+            && stdout.contains("/etc/profile-outbox/token")
+            && stdout.contains("systemctl restart profile-outbox")
+            && !stdout.contains("target.token_file"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_fails_when_the_ca_file_is_not_pem_certificates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("proxy-ca.pem");
+    std::fs::write(&ca, "not a certificate\n").expect("written");
+    let path = write(
+        &dir,
+        &format!(
+            "[target]\nclient_code = \"acme\"\nca_file = {:?}\n",
+            ca.display().to_string()
+        ),
+    );
+    let output = check_config(&path, &[]);
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        message.contains("target.ca_file") && message.contains("proxy-ca.pem"),
+        "{message}"
+    );
+}
+
+#[test]
+fn check_config_refuses_an_unknown_log_level_and_more_calls_than_target_allows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "[log]\nlevel = \"warning\"\n",
+            "log.level: \"warning\" is not a log level",
+        ),
+        (
+            "[log]\nlevel = \"verbose\"\n",
+            "log.level: \"verbose\" is not a log level",
+        ),
+        (
+            "[quota]\ncalls_per_day = 2000000\n",
+            "quota.calls_per_day: 2000000 is more than Target allows: at most 1000000",
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = write(&dir, &format!("{text}[target]\nclient_code = \"acme\"\n"));
+        let output = check_config(&path, &[]);
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{text}");
+        assert!(message.contains(expected), "{text}: {message}");
+    }
+}
+
+#[test]
+fn refused_values_read_as_sentences_naming_the_key_the_value_and_where_it_was_set() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "[target]\nclient_code = \"acme\"\n");
+    let cases = [
+        (
+            "PROFILE_OUTBOX__TARGET__METHOD",
+            "put",
+            "target.method: \"put\" is not a request method",
+        ),
+        (
+            "PROFILE_OUTBOX__QUOTA__BURST",
+            "0",
+            "quota.burst: 0 is out of range",
+        ),
+        (
+            "PROFILE_OUTBOX__TARGET__TIMEOUT",
+            "5 m and",
+            "target.timeout: \"5 m and\" is not a duration",
+        ),
+    ];
+    for (variable, value, expected) in cases {
+        let output = check_config(&path, &[(variable, value)]);
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{variable}");
+        assert!(
+            message.contains(expected)
+                && message.contains(&format!("set by the environment variable {variable}")),
+            "{message}"
+        );
+        for jargon in [
+            "enum Method",
+            "nonzero u32",
+            "expected number at",
+            "/etc/profile-outbox",
+        ] {
+            assert!(!message.contains(jargon), "{message}");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The built binary as a process: crash recovery after SIGKILL, the single-instance lock, graceful
-//! shutdown, the sandbox, and refusing to start without a destination.
+//! shutdown, and refusing to start without a destination.
 
 use crate::fake_target::Reply;
 use crate::helpers::{TestApp, terminate, wait_exit};
@@ -158,75 +158,6 @@ async fn run_without_a_client_code_refuses_and_says_what_to_configure() {
     assert!(
         !database.exists(),
         "no database is made for a daemon that cannot deliver"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sandbox_delivers_to_a_local_stand_in_and_says_so_loudly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (config, database) = database_only_config(dir.path());
-    let binary = env!("CARGO_BIN_EXE_profile-outbox");
-    let log = std::fs::File::create(dir.path().join("log")).expect("log file");
-    let mut daemon = std::process::Command::new(binary)
-        .arg("--config")
-        .arg(&config)
-        .args(["run", "--sandbox"])
-        .stderr(log)
-        .spawn()
-        .expect("sandbox starts");
-    let read_log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-    let start = std::time::Instant::now();
-    while !read_log().contains("delivering rows") {
-        assert!(
-            start.elapsed() < LONG,
-            "sandbox did not start: {}",
-            read_log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    let enqueued = std::process::Command::new(binary)
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "enqueue",
-            "--mbox-pc",
-            "1368007744041-575948.01_00",
-            "--attr",
-            "loyalty_tier=gold",
-        ])
-        .output()
-        .expect("enqueue runs");
-    assert!(
-        enqueued.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enqueued.stderr)
-    );
-    let id: i64 = String::from_utf8_lossy(&enqueued.stdout)
-        .trim()
-        .parse()
-        .expect("enqueue prints the row id");
-
-    let pool = profile_outbox::db::open(
-        &database,
-        profile_outbox::db::OpenMode::MustExist,
-        profile_outbox::db::Durability::Normal,
-        Duration::from_secs(5),
-        1,
-    )
-    .await
-    .expect("database opens");
-    let start = std::time::Instant::now();
-    while crate::helpers::row_view(&pool, id).await.state != "delivered" {
-        assert!(start.elapsed() < LONG, "row not delivered: {}", read_log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    terminate(&daemon);
-    assert!(wait_exit(&mut daemon, LONG).await.success());
-    assert!(
-        read_log().contains("NOTHING REACHES ADOBE"),
-        "{}",
-        read_log()
     );
 }
 

@@ -273,3 +273,42 @@ async fn the_token_never_appears_in_the_log_even_at_debug_level_or_when_refused(
     );
     assert!(!log.contains("SECRET"), "the token leaked into the log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_units_umask_the_database_and_its_wal_and_shm_are_writable_by_the_group() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn("").await;
+    let database = app.dir.path().join("state").join("outbox.db");
+    let log = std::fs::File::create(app.log_path()).expect("log file");
+    // As the unit starts it: UMask=0007.
+    let mut daemon = std::process::Command::new("sh")
+        .args(["-c", "umask 0007 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_profile-outbox"))
+        .arg("--config")
+        .arg(&app.config_path)
+        .arg("run")
+        .env("PROFILE_OUTBOX__DATABASE__PATH", &database)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("daemon starts");
+    app.wait_until(LONG, "the daemon to start", || async {
+        app.daemon_log().contains("delivering rows")
+    })
+    .await;
+
+    let modes: Vec<(String, u32)> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let path = format!("{}{suffix}", database.display());
+            let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode() & 0o777);
+            (path, mode)
+        })
+        .collect();
+    app.stop_daemon(&mut daemon, LONG).await;
+
+    for (path, mode) in modes {
+        assert_eq!(mode, 0o660, "{path} has mode {mode:o}");
+    }
+}
