@@ -66,23 +66,11 @@ pub async fn run(pool: SqlitePool, notifier: Arc<Mutex<Notifier>>, stop: Cancell
 mod tests {
     use super::*;
     use crate::clock::{Clock, Timeline};
-    use crate::db::{self, Durability, OpenMode};
 
     #[tokio::test]
     async fn before_the_first_batch_the_line_does_not_claim_zero_calls_left() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("outbox.db");
-        let wait = Duration::from_secs(5);
-        let pool = db::open(
-            &path,
-            OpenMode::CreateIfMissing,
-            Durability::Normal,
-            wait,
-            1,
-        )
-        .await
-        .expect("opens");
-        db::migrate(&pool, &path).await.expect("schema");
+        let pool = crate::db::scratch::migrated(dir.path()).await;
         let timeline = Timeline::resume(Clock::manual(1_800_000_000_000), None);
         crate::state::started(&pool, &timeline)
             .await

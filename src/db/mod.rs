@@ -2,6 +2,8 @@
 
 mod connect;
 mod lock;
+#[cfg(test)]
+pub mod scratch;
 
 pub use connect::{
     DELIVERY_AUTOCHECKPOINT_PAGES, Durability, OpenMode, migrate, open, open_for_delivery,

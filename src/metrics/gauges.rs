@@ -156,22 +156,9 @@ pub async fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, Durability, OpenMode};
 
     async fn database(dir: &std::path::Path) -> SqlitePool {
-        let path = dir.join("outbox.db");
-        let wait = Duration::from_secs(5);
-        let pool = db::open(
-            &path,
-            OpenMode::CreateIfMissing,
-            Durability::Normal,
-            wait,
-            2,
-        )
-        .await
-        .expect("opens");
-        db::migrate(&pool, &path).await.expect("schema");
-        pool
+        crate::db::scratch::migrated(dir).await
     }
 
     #[tokio::test]

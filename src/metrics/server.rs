@@ -123,22 +123,9 @@ async fn metrics_page(State(shared): State<Shared>) -> (StatusCode, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, Durability, OpenMode};
 
     async fn database(dir: &std::path::Path) -> SqlitePool {
-        let path = dir.join("outbox.db");
-        let wait = Duration::from_secs(5);
-        let pool = db::open(
-            &path,
-            OpenMode::CreateIfMissing,
-            Durability::Normal,
-            wait,
-            2,
-        )
-        .await
-        .expect("opens");
-        db::migrate(&pool, &path).await.expect("schema");
-        pool
+        crate::db::scratch::migrated(dir).await
     }
 
     fn shared(pool: SqlitePool) -> Shared {
