@@ -170,6 +170,14 @@ impl TestApp {
             .expect("sum of attempts")
     }
 
+    /// Calls counted in the quota ledger, over all time.
+    pub async fn calls_booked(&self) -> i64 {
+        sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM quota_ledger")
+            .fetch_one(&self.pool)
+            .await
+            .expect("ledger sum")
+    }
+
     pub async fn count(&self, state: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE state = ?")
             .bind(state)

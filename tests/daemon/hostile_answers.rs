@@ -9,14 +9,6 @@ use profile_outbox::token_watch::TokenWatch;
 use serde_json::json;
 use std::time::Duration;
 
-/// Calls counted in the quota ledger, over all time.
-async fn calls_booked(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM quota_ledger")
-        .fetch_one(&app.pool)
-        .await
-        .expect("ledger sum")
-}
-
 #[tokio::test]
 async fn answers_about_the_path_a_proxy_or_the_connection_never_count_against_the_row() {
     let app = TestApp::spawn(
@@ -103,7 +95,7 @@ async fn a_token_with_an_inner_newline_stops_check_config_and_run_naming_the_fil
         );
     }
     assert_eq!(app.target.received().len(), 0);
-    assert_eq!(calls_booked(&app).await, 0);
+    assert_eq!(app.calls_booked().await, 0);
 }
 
 #[tokio::test]
@@ -129,5 +121,5 @@ async fn a_token_file_rewritten_with_an_inner_newline_keeps_the_token_in_use_and
     let received = app.target.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].authorization.as_deref(), Some("Bearer tok-123"));
-    assert_eq!(calls_booked(&app).await, 1);
+    assert_eq!(app.calls_booked().await, 1);
 }

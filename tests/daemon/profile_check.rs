@@ -15,14 +15,6 @@ async fn crm_row(app: &TestApp, visits: u32) -> i64 {
         .await
 }
 
-/// Quota calls booked in the ledger.
-async fn calls_booked(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM quota_ledger")
-        .fetch_one(&app.pool)
-        .await
-        .expect("ledger reads")
-}
-
 #[tokio::test]
 async fn a_known_visitors_row_is_delivered_after_one_lookup() {
     let app = TestApp::spawn("").await;
@@ -85,7 +77,7 @@ async fn an_unknown_visitors_row_waits_is_looked_up_again_and_fails_after_profil
         "{checks:?}"
     );
     assert!(app.target.received().is_empty(), "no update was sent");
-    assert_eq!(calls_booked(&app).await, 0, "no quota spent");
+    assert_eq!(app.calls_booked().await, 0, "no quota spent");
 }
 
 #[tokio::test]
@@ -159,7 +151,7 @@ async fn lookup_outages_slow_downs_and_refused_tokens_fail_no_row_and_spend_no_q
         "six unusable answers, then the profile"
     );
     assert_eq!(app.target.received().len(), 1);
-    assert_eq!(calls_booked(&app).await, 1);
+    assert_eq!(app.calls_booked().await, 1);
 }
 
 #[tokio::test]

@@ -28,14 +28,6 @@ async fn insert_sql(app: &TestApp, pc: &str, third: &str, attributes: &str, sour
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-/// Calls counted in the quota ledger, over all time.
-async fn calls_booked(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM quota_ledger")
-        .fetch_one(&app.pool)
-        .await
-        .expect("ledger sum")
-}
-
 /// The visitor ids Target received, as `mboxPC=…` or `mbox3rdPartyId=…`.
 fn visitors_received(app: &TestApp) -> BTreeSet<String> {
     app.target
@@ -128,7 +120,7 @@ async fn a_row_stored_as_a_blob_before_the_text_rule_is_set_aside_and_every_othe
     .collect();
     assert_eq!(visitors_received(&app), expected);
     let received = i64::try_from(app.target.received().len()).unwrap_or(i64::MAX);
-    assert_eq!((received, calls_booked(&app).await), (4, 4));
+    assert_eq!((received, app.calls_booked().await), (4, 4));
 }
 
 /// What happens to one value in one column.
