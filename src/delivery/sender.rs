@@ -11,7 +11,7 @@ use crate::target::{Check, Outcome, PreparedRequest, TargetClient};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 /// What became of one request.
@@ -131,38 +131,18 @@ impl Sender {
         suspect: bool,
         stop: &CancellationToken,
     ) -> Attempt {
-        if !self.may_send(stop) {
+        let Some(_place) = self.turn(&self.limiter, stop).await else {
             return Attempt::Held;
-        }
-        let _place = tokio::select! {
-            place = self.in_flight.acquire() => match place {
-                Ok(place) => place,
-                // Never closed; if it were, hand the row back rather than send unbounded.
-                Err(_) => return Attempt::Held,
-            },
-            () = stop.cancelled() => return Attempt::Held,
         };
-        tokio::select! {
-            () = self.limiter.until_ready() => {}
-            () = stop.cancelled() => return Attempt::Held,
-        }
-        // The gate may have closed while this request waited its turn; and a call sent after its
-        // booking's minute would be counted in a minute earlier than its own.
+        // A call sent after its booking's minute would be counted in a minute earlier than its own.
         let sent_at = self.timeline.now_ms();
-        if !self.may_send(stop) || sent_at >= send_by {
+        if sent_at >= send_by {
             return Attempt::Held;
         }
-        let deadline = async {
-            stop.cancelled().await;
-            tokio::time::sleep(self.shutdown_deadline).await;
-        };
         let started = Instant::now();
-        let outcome = tokio::select! {
-            outcome = self.client.send(request) => outcome,
-            () = deadline => return Attempt::Unanswered,
-            () = self.beat_while_waiting() => return Attempt::Unanswered,
+        let Some(outcome) = self.answer_of(self.client.send(request), stop).await else {
+            return Attempt::Unanswered;
         };
-        self.heartbeat.beat();
         self.metrics.observe_request(&outcome, started.elapsed());
         if let Some(plan) = &self.crash {
             plan.reached(CrashPoint::AfterSend);
@@ -176,34 +156,13 @@ impl Sender {
     /// answer is shown to the gate like an update's: a refused token or an outage pauses
     /// everyone, and an answer about the visitor shows Target working.
     pub async fn check(&self, request: &PreparedRequest, stop: &CancellationToken) -> Lookup {
-        if !self.may_send(stop) {
+        let Some(_place) = self.turn(&self.check_limiter, stop).await else {
             return Lookup::Held;
-        }
-        let _place = tokio::select! {
-            place = self.in_flight.acquire() => match place {
-                Ok(place) => place,
-                Err(_) => return Lookup::Held,
-            },
-            () = stop.cancelled() => return Lookup::Held,
         };
-        tokio::select! {
-            () = self.check_limiter.until_ready() => {}
-            () = stop.cancelled() => return Lookup::Held,
-        }
-        if !self.may_send(stop) {
-            return Lookup::Held;
-        }
         let sent_at = self.timeline.now_ms();
-        let deadline = async {
-            stop.cancelled().await;
-            tokio::time::sleep(self.shutdown_deadline).await;
+        let Some(check) = self.answer_of(self.client.check(request), stop).await else {
+            return Lookup::Held;
         };
-        let check = tokio::select! {
-            check = self.client.check(request) => check,
-            () = deadline => return Lookup::Held,
-            () = self.beat_while_waiting() => return Lookup::Held,
-        };
-        self.heartbeat.beat();
         match &check {
             Check::Exists | Check::Missing => {
                 self.judge(&Outcome::Delivered { status: 200 }, sent_at, false);
@@ -214,6 +173,48 @@ impl Sender {
             }
         }
         Lookup::Answered(check)
+    }
+
+    /// Waits for a free place among the requests in flight and for `limiter`, then checks the gate
+    /// again (it may have closed meanwhile). `None`: shutdown, or the gate is closed.
+    async fn turn(
+        &self,
+        limiter: &DefaultDirectRateLimiter,
+        stop: &CancellationToken,
+    ) -> Option<SemaphorePermit<'_>> {
+        if !self.may_send(stop) {
+            return None;
+        }
+        let place = tokio::select! {
+            // Never closed; if it were, hand the row back rather than send unbounded.
+            place = self.in_flight.acquire() => place.ok()?,
+            () = stop.cancelled() => return None,
+        };
+        tokio::select! {
+            () = limiter.until_ready() => {}
+            () = stop.cancelled() => return None,
+        }
+        self.may_send(stop).then_some(place)
+    }
+
+    /// The answer of a request under way, or `None` when it does not come before the shutdown
+    /// deadline; beats the heartbeat while it may still legitimately come, and when it does.
+    async fn answer_of<T>(
+        &self,
+        answer: impl std::future::Future<Output = T>,
+        stop: &CancellationToken,
+    ) -> Option<T> {
+        let deadline = async {
+            stop.cancelled().await;
+            tokio::time::sleep(self.shutdown_deadline).await;
+        };
+        let answer = tokio::select! {
+            answer = answer => answer,
+            () = deadline => return None,
+            () = self.beat_while_waiting() => return None,
+        };
+        self.heartbeat.beat();
+        Some(answer)
     }
 
     /// Neither shutting down nor paused.
