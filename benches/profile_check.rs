@@ -10,7 +10,7 @@
 #[path = "coalescing.rs"]
 mod coalescing;
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,19 +20,23 @@ async fn main() -> anyhow::Result<()> {
         "profile lookup: {} rows, coalescing on, {RUNS} runs each",
         backlog.len()
     );
-    let mut medians = Vec::new();
-    for check in [false, true] {
-        let mut speeds = Vec::new();
-        for _ in 0..RUNS {
+    // Runs alternate between off and on, so a machine that speeds up or slows down meanwhile
+    // weighs on both alike.
+    let mut speeds = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        for (slot, check) in [false, true].into_iter().enumerate() {
             let (_, seconds) = coalescing::drain(&backlog, true, check).await?;
-            speeds.push(rows / seconds);
+            speeds[slot].push(rows / seconds);
         }
-        speeds.sort_by(f64::total_cmp);
-        let median = speeds[speeds.len() / 2];
+    }
+    let mut medians = Vec::new();
+    for (slot, check) in [false, true].into_iter().enumerate() {
+        let runs = &mut speeds[slot];
+        runs.sort_by(f64::total_cmp);
+        let median = runs[runs.len() / 2];
         println!(
-            "  check_profile {:<5}  rows/s: median {median:.0}  (runs {:?})",
-            check,
-            speeds.iter().map(|s| s.round()).collect::<Vec<_>>()
+            "  check_profile {check:<5}  rows/s: median {median:.0}  (sorted runs {:?})",
+            runs.iter().map(|s| s.round()).collect::<Vec<_>>()
         );
         medians.push(median);
     }
