@@ -2,10 +2,12 @@
 
 mod duration;
 mod load;
+mod pool;
 mod secret;
 mod settings;
 
 pub use load::{DEFAULT_CONFIG_PATH, ENV_PREFIX, load};
+pub use pool::{PoolPassword, PoolSettings, parse_url as parse_pool_url};
 pub use secret::Token;
 pub use settings::{
     ClientCode, DatabaseSettings, LogFormat, LogSettings, Method, MetricsSettings, QuotaSettings,
