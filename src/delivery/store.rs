@@ -74,7 +74,12 @@ impl Store {
 
     /// Whether any pending row is due: a read, taking no write lock.
     pub async fn has_due(&self, now: i64) -> sqlx::Result<bool> {
-        outbox::has_due(&self.pool, now).await
+        let due = outbox::has_due(&self.pool, now).await?;
+        if !due && let Some(pool_quota) = &self.pool_quota {
+            // Idle: calls held from the pool go back to it, once.
+            pool_quota.settle_when_idle(now).await;
+        }
+        Ok(due)
     }
 
     /// The quota window as it stands.

@@ -15,6 +15,7 @@ mod faults;
 mod helpers;
 mod lanes;
 mod ordering;
+mod pool_daemons;
 mod processes;
 mod producer;
 mod producers;

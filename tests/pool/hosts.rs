@@ -196,3 +196,25 @@ async fn hosts_drawing_and_giving_back_at_once_never_pass_what_the_pool_may_gran
     let shown = status(&mut conn).await.unwrap();
     assert!(shown.calls_in_window <= 1_700);
 }
+
+#[tokio::test]
+async fn an_idle_host_gives_back_what_it_holds_a_second_after_its_last_grant() {
+    let (url, _admin) = pool_with_limit(50).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = PoolQuota::open(&settings(&url, "store-a", 0), sqlite(&dir_a).await, 50)
+        .await
+        .unwrap();
+    let b = PoolQuota::open(&settings(&url, "store-b", 0), sqlite(&dir_b).await, 1)
+        .await
+        .unwrap();
+    assert_eq!(a.reserve(0, 1).await.unwrap().calls, 1);
+    assert_eq!(b.reserve(0, 100).await.unwrap().calls, 0, "a holds 49");
+    a.settle_when_idle(500).await;
+    assert_eq!(
+        b.reserve(2_000, 100).await.unwrap().calls,
+        0,
+        "too soon to give back"
+    );
+    a.settle_when_idle(1_500).await;
+    assert_eq!(b.reserve(4_000, 100).await.unwrap().calls, 49);
+}

@@ -16,10 +16,17 @@ use std::time::{Duration, Instant};
 pub struct Server {
     /// The folder holding the socket.
     pub socket_dir: PathBuf,
+    bin: PathBuf,
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+/// A server of this test's own, to stop and start again. Fails when PostgreSQL is missing.
+#[allow(dead_code)]
+pub fn own_server() -> Server {
+    start().unwrap_or_else(|why| panic!("{why}"))
+}
 
 /// The shared server, started on first use. Fails (never skips) when PostgreSQL is missing.
 pub fn server() -> &'static Server {
@@ -116,37 +123,65 @@ fn start() -> Result<Server, String> {
             String::from_utf8_lossy(&initdb.stderr)
         ));
     }
-    let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
-    let postgres = as_server_user(&bin.join("postgres"))
-        .arg("-D")
-        .arg(&data)
-        .arg("-k")
-        .arg(&dir)
-        .args([
-            "-c",
-            "listen_addresses=",
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=200",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start postgres: {e}"))?;
-    watch(postgres.id(), &dir)?;
-    wait_for_socket(&dir)?;
-    Ok(Server { socket_dir: dir })
+    let server = Server {
+        socket_dir: dir,
+        bin,
+    };
+    server.launch()?;
+    watch(&server)?;
+    Ok(server)
+}
+
+impl Server {
+    /// Starts the server on its data folder, and waits until it takes connections.
+    pub fn launch(&self) -> Result<(), String> {
+        let dir = &self.socket_dir;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .map_err(|e| e.to_string())?;
+        as_server_user(&self.bin.join("postgres"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .arg("-k")
+            .arg(dir)
+            .args(["-c", "listen_addresses=", "-c", "fsync=off"])
+            .args(["-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start postgres: {e}"))?;
+        wait_for_socket(dir)
+    }
+
+    /// Stops the server at once, as a crash would.
+    #[allow(dead_code)]
+    pub fn stop(&self) {
+        let stopped = self.pg_ctl_stop().status();
+        assert!(stopped.is_ok_and(|s| s.success()), "pg_ctl stop failed");
+    }
+
+    fn pg_ctl_stop(&self) -> Command {
+        let mut command = as_server_user(&self.bin.join("pg_ctl"));
+        command
+            .arg("-D")
+            .arg(self.socket_dir.join("data"))
+            .args(["stop", "-m", "immediate", "-w"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    }
 }
 
 /// Stops the server and removes its folder once this process has ended.
-fn watch(postgres: u32, dir: &Path) -> Result<(), String> {
+fn watch(server: &Server) -> Result<(), String> {
+    let stop = format!("{:?}", server.pg_ctl_stop()).replace('"', "'");
     let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -QUIT {postgres}; sleep 3; \
-         rm -rf '{dir}'",
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; {stop}; rm -rf '{dir}'",
         me = std::process::id(),
-        dir = dir.display()
+        dir = server.socket_dir.display()
     );
     Command::new("sh")
         .args(["-c", &script])
@@ -161,8 +196,10 @@ fn watch(postgres: u32, dir: &Path) -> Result<(), String> {
 fn wait_for_socket(dir: &Path) -> Result<(), String> {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
-        if dir.join(".s.PGSQL.5432").exists() && dir.join("data/postmaster.pid").exists() {
-            std::thread::sleep(Duration::from_millis(200));
+        let ready = dir.join("data/postmaster.pid");
+        // The pid file's last line says "ready" once the server takes connections.
+        let text = std::fs::read_to_string(ready).unwrap_or_default();
+        if dir.join(".s.PGSQL.5432").exists() && text.contains("ready") {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -184,7 +221,11 @@ impl Server {
 
 /// A new, empty database on the shared server: its URL.
 pub async fn fresh_database() -> String {
-    let server = server();
+    fresh_database_on(server()).await
+}
+
+/// A new, empty database on `server`: its URL.
+pub async fn fresh_database_on(server: &Server) -> String {
     let name = format!(
         "pool_{}_{}",
         std::process::id(),

@@ -18,8 +18,11 @@ use std::sync::{Mutex, MutexGuard};
 const RETRY_MS: i64 = 5_000;
 /// After the pool granted less than asked: how long before asking again.
 const SPENT_RETRY_MS: i64 = 1_000;
-/// Held calls are handed to a round only with at least this long left to send them.
+/// Held calls are handed to a round only with at least this long left to send them...
 const MIN_SEND_MS: i64 = 10_000;
+/// ...and only this long after the grant: later, what is left goes back with the next request,
+/// so capacity a host does not use soon returns to the others.
+const HOLD_MS: i64 = 2_000;
 
 /// Where a round's calls came from, so that unused ones go back there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +46,13 @@ struct Held {
     bucket: i64,
     calls: i64,
     send_by: i64,
+    granted_at: i64,
+}
+
+impl Held {
+    fn usable(&self, now: i64) -> bool {
+        self.send_by - now >= MIN_SEND_MS && now - self.granted_at < HOLD_MS
+    }
 }
 
 #[derive(Default)]
@@ -55,6 +65,8 @@ struct Book {
     offline_until: Option<i64>,
     /// The pool had nothing left: not asked again before this time; with the window it saw.
     spent: Option<(i64, i64, i64)>,
+    /// When the pool was last asked.
+    asked_at: Option<i64>,
 }
 
 /// The pool as this host uses it.
@@ -138,6 +150,7 @@ impl PoolQuota {
             book.refunds_due()
         };
         let asked = wanted.max(self.chunk);
+        self.book().asked_at = Some(now);
         match self.ask(&mut conn, asked, &refunds).await {
             Ok(grant) => self.granted(now, wanted, asked, grant).await,
             Err(error) => {
@@ -198,6 +211,7 @@ impl PoolQuota {
                 bucket: grant.bucket,
                 calls: grant.calls,
                 send_by: now + grant.remaining_ms,
+                granted_at: now,
             });
             let joined = book.member.as_ref() != Some(&member);
             book.member = Some(member.clone());
@@ -276,6 +290,27 @@ impl PoolQuota {
         }
     }
 
+    /// While delivery is idle: gives back held and unused calls in one round trip, a second
+    /// after the last one, and then nothing more until the next grant.
+    pub async fn settle_when_idle(&self, now: i64) {
+        {
+            let book = self.book();
+            let owed = book.held.is_some_and(|h| h.calls > 0) || !book.refunds.is_empty();
+            let recent = book.asked_at.is_some_and(|t| now - t < 1_000);
+            let offline = book.offline_until.is_some_and(|t| t > now);
+            if !owed || recent || offline {
+                return;
+            }
+        }
+        let mut conn = self.conn.lock().await;
+        let refunds = self.book().refunds_due();
+        self.book().asked_at = Some(now);
+        if let Err(error) = self.ask(&mut conn, 0, &refunds).await {
+            *conn = None;
+            self.failed(now, &error);
+        }
+    }
+
     /// What may be sent now, as delivery's round sees it.
     pub async fn usage(&self, now: i64) -> sqlx::Result<Usage> {
         let (offline_until, spent) = {
@@ -311,7 +346,7 @@ impl PoolQuota {
     /// When `needed` calls may be there, if not now.
     pub fn free_for(&self, now: i64, needed: i64) -> Option<i64> {
         let book = self.book();
-        let held = book.held.filter(|h| h.send_by - now >= MIN_SEND_MS);
+        let held = book.held.filter(|h| h.usable(now));
         match held {
             Some(h) if h.calls >= needed => None,
             _ => Some(now + SPENT_RETRY_MS),
@@ -359,7 +394,7 @@ impl Book {
         } else {
             wanted
         };
-        if held.send_by - now < MIN_SEND_MS || held.calls < calls || calls <= 0 {
+        if !held.usable(now) || held.calls < calls || calls <= 0 {
             return None;
         }
         held.calls -= calls;
