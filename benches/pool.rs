@@ -126,9 +126,14 @@ fn main() -> anyhow::Result<()> {
     println!(
         "pool use of the shareable limit: {:.4} (runs: {:?})",
         median.pool_use,
-        runs.iter().map(|r| format!("{:.4}", r.pool_use)).collect::<Vec<_>>()
+        runs.iter()
+            .map(|r| format!("{:.4}", r.pool_use))
+            .collect::<Vec<_>>()
     );
-    println!("static split use of the limit:   {:.4}", static_use(&demand));
+    println!(
+        "static split use of the limit:   {:.4}",
+        static_use(&demand)
+    );
     println!(
         "pool's added latency per call:   {:.1} us",
         median.latency_per_call.as_secs_f64() * 1e6
