@@ -86,3 +86,33 @@ async fn daemons_sharing_a_pool_never_pass_its_limit_whatever_fails() {
     }
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_never_reached_its_pool_sends_nothing_and_says_why() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://outbox@localhost/quota?host={}",
+        nowhere.path().display()
+    );
+    let app = store(&url, "lonely", 5).await;
+    let mut daemon = app.spawn_daemon();
+    app.wait_until(LONG, "the pause reason", || async {
+        let reason: Option<Option<String>> =
+            sqlx::query_scalar("SELECT pause_reason FROM daemon_state WHERE id = 1")
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap();
+        reason.flatten().as_deref() == Some("pool_unreachable")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(app.target.received().is_empty());
+    assert_eq!(app.count("pending").await, 5);
+    assert!(
+        app.daemon_log().contains("never accepted into it"),
+        "{}",
+        app.daemon_log()
+    );
+    terminate(&daemon);
+    assert!(wait_exit(&mut daemon, LONG).await.success());
+}
