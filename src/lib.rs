@@ -30,7 +30,10 @@
 //!   outage or a refused token, unless the answer is one `suspects` row's own doing; `heartbeat`
 //!   is the loop's sign of life for the watchdog; `backoff` is the pure delay; `crash` is the
 //!   fault suite's seam for stopping the process at a named point of a batch.
-//! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`).
+//! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`);
+//!   with `[quota.pool]`, the `pool` shared by several hosts through PostgreSQL (grants booked on
+//!   the database's clock, refunds riding on the next grant, an offline share spent from a local
+//!   ledger while the pool cannot be reached).
 //! - [`clock`]: the host's clocks (`source`) and the daemon's `timeline`, which advances with real
 //!   time only, so wall-clock steps cannot stretch or shrink the quota window.
 //! - [`state`]: the daemon's visible state row (quota, pause, circuit, heartbeat) for operators.

@@ -40,6 +40,8 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Delete delivered and cancelled rows older than an age.
     Purge(PurgeArgs),
+    /// Set up and look after the quota pool shared by several hosts (`[quota.pool]`).
+    Pool(super::pool::PoolArgs),
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod check_config;
 mod common;
 mod enqueue;
 mod list;
+mod pool;
 mod purge;
 mod retry;
 mod run;
@@ -39,5 +40,6 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => runtime.block_on(retry::retry(config, args)),
         Command::Cancel(args) => runtime.block_on(cancel::cancel(config, args)),
         Command::Purge(args) => runtime.block_on(purge::purge(config, args)),
+        Command::Pool(args) => runtime.block_on(pool::pool(config, args)),
     })
 }

@@ -50,9 +50,21 @@ pub fn load(path: Option<&Path>, env: Option<HashMap<String, String>>) -> anyhow
     // Under systemd the token arrives with LoadCredential=token:...; use it when no file is named.
     if settings.target.token_file.is_none() {
         settings.target.token_file = credentials
+            .clone()
             .map(|dir| Path::new(&dir).join("token"))
             .filter(|p| p.is_file());
         settings.target.token_is_credential = settings.target.token_file.is_some();
+    }
+    // Likewise the pool's password, with LoadCredential=pool-password:...
+    if let Some(pool) = settings
+        .quota
+        .pool
+        .as_mut()
+        .filter(|p| p.password_file.is_none())
+    {
+        pool.password_file = credentials
+            .map(|dir| Path::new(&dir).join("pool-password"))
+            .filter(|p| p.is_file());
     }
     Ok(settings)
 }

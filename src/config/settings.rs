@@ -113,6 +113,9 @@ pub struct QuotaSettings {
     pub coalesce: bool,
     #[serde(deserialize_with = "rules::positive")]
     pub max_rows_per_call: NonZeroU32,
+    /// The pool shared with other hosts, when `[quota.pool]` names one.
+    #[serde(deserialize_with = "super::pool::section")]
+    pub pool: Option<super::PoolSettings>,
 }
 
 impl QuotaSettings {

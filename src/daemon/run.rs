@@ -59,10 +59,12 @@ pub async fn run(
     let delivery_pool =
         db::open_for_delivery(&settings.database.path, settings.database.busy_timeout).await?;
     let checkpointer = WalCheckpointer::spawn(pool.clone(), after_delivery.clone());
+    let pool_quota = crate::quota::pool::open_for_delivery(&settings, &delivery_pool).await?;
     let deliverer = Arc::new(
         Deliverer::new(delivery_pool, client, endpoint, &settings, timeline.clone())
             .with_metrics(metrics)
             .with_checkpointer(checkpointer)
+            .with_pool_quota(pool_quota)
             .with_crash_plan(CrashPlan::from_env()),
     );
     if let Some(until) = slow_down_until {

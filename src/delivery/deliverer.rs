@@ -6,13 +6,13 @@
 //! database nor a batch for its slowest request. The lanes share one limit on requests in flight
 //! (`workers.concurrency`) and take turns at the database's write lock.
 
-use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Sender, Store};
+use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Reserved, Sender, Store};
 use crate::clock::{Timeline, millis};
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
 use crate::metrics::Metrics;
 use crate::outbox::{Decision, RowResult};
-use crate::quota::{self, Reservation};
+use crate::quota::{self, pool::PoolQuota};
 use crate::state::{self, Snapshot};
 use crate::target::{Endpoint, TargetClient};
 use futures_util::StreamExt;
@@ -139,6 +139,14 @@ impl Deliverer {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.sender.set_metrics(metrics.clone());
         self.metrics = metrics;
+        self
+    }
+
+    /// Takes the quota from a pool shared with other hosts rather than the local ledger.
+    pub fn with_pool_quota(mut self, pool_quota: Option<PoolQuota>) -> Self {
+        if let Some(pool_quota) = pool_quota {
+            self.store.set_pool_quota(pool_quota);
+        }
         self
     }
 

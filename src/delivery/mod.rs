@@ -22,5 +22,5 @@ pub use heartbeat::Heartbeat;
 pub use policy::{decide, problem_decision};
 pub use sender::{Attempt, Lookup, Sender};
 pub use settle::{NO_PROFILE, Progress};
-pub use store::{Store, Write};
+pub use store::{Reserved, Store, Write};
 pub use suspects::Suspects;

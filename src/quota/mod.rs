@@ -1,6 +1,7 @@
 //! Target's rolling 24-hour limit, kept as a ledger in SQLite so it survives restarts and crashes.
 
 mod ledger;
+pub mod pool;
 mod window;
 
 pub use ledger::{Reservation, Usage, free_for, refund, reserve, usage};

@@ -19,6 +19,7 @@ mod helpers;
 mod hostile_answers;
 mod lanes;
 mod ordering;
+mod pool_daemons;
 mod processes;
 mod producer;
 mod producers;

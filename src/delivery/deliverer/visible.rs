@@ -10,7 +10,7 @@ impl Deliverer {
         &self,
         results: &[RowResult],
         report: &BatchReport,
-        reservation: Reservation,
+        reservation: Reserved,
         sent: i64,
     ) -> anyhow::Result<()> {
         let now = self.timeline.now_ms();
@@ -23,7 +23,9 @@ impl Deliverer {
         });
         let mut write = self.store.write().await?;
         crate::outbox::record(&mut write.tx, results, now).await?;
-        quota::refund(&mut write.tx, reservation, reservation.calls - sent).await?;
+        self.store
+            .refund(&mut write.tx, reservation, reservation.calls - sent)
+            .await?;
         self.save_state(&mut write.tx, now, report.delivered > 0, error)
             .await?;
         write.commit().await?;
@@ -63,7 +65,10 @@ impl Deliverer {
         let (pause_reason, paused_until) = match (gate_reason, usage.next_free_at) {
             (Some(reason), _) => (Some(reason.as_str()), gate_until),
             (None, Some(free_at)) => (Some("quota_spent"), Some(free_at)),
-            (None, None) => (None, None),
+            (None, None) => match self.store.pool_pause(now) {
+                Some((reason, until)) => (Some(reason), Some(until)),
+                None => (None, None),
+            },
         };
         let wall = |t: i64| self.timeline.to_wall_ms(t);
         let snapshot = Snapshot {

@@ -1,0 +1,36 @@
+//! Connecting to the pool's PostgreSQL: the URL from the config, the password from a file (never
+//! from the config), and a 2-second bound on everything so a hung server never stalls delivery.
+
+use super::PoolError;
+use crate::config::{PoolPassword, PoolSettings};
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long any exchange with the pool may take: connecting, or one grant's transaction.
+pub const POOL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The connection settings for `pool`. `PGPASSFILE` (or `~/.pgpass`) applies when no password
+/// file is named.
+pub fn connect_options(pool: &PoolSettings) -> anyhow::Result<PgConnectOptions> {
+    let mut options = PgConnectOptions::from_str(pool.url.as_str())
+        .with_context(|| format!("quota.pool.url {} is not a PostgreSQL address", pool.url))?
+        .application_name("profile-outbox")
+        .options([("statement_timeout", "2s"), ("lock_timeout", "2s")]);
+    if let Some(path) = &pool.password_file
+        && let Some(password) = PoolPassword::read_file(path)?
+    {
+        options = options.password(password.expose());
+    }
+    Ok(options.disable_statement_logging())
+}
+
+/// Opens one connection, giving up after [`POOL_TIMEOUT`].
+pub async fn connect(options: &PgConnectOptions) -> Result<PgConnection, PoolError> {
+    match tokio::time::timeout(POOL_TIMEOUT, PgConnection::connect_with(options)).await {
+        Ok(connected) => Ok(connected?),
+        Err(_) => Err(PoolError::Timeout(POOL_TIMEOUT)),
+    }
+}
