@@ -8,6 +8,8 @@
 //! replays one (and `SIM_KEEP=…` the minimised part of it); docs/simulation.md has the rest.
 
 mod check;
+#[cfg(test)]
+mod checker_cases;
 mod invariant;
 mod minimise;
 mod plan;

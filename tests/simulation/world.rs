@@ -2,52 +2,36 @@
 //! clock, the fake Target, producers, operators, crashes and restarts, then a fault-free phase
 //! that must bring every row to rest. Returns what happened; `check` judges it.
 
-use crate::plan::{Admin, Faults, History, Step};
-use crate::rows::{Cell, RowSpec};
+use crate::plan::{Admin, History, Step};
+use crate::rows::RowSpec;
 use crate::target::{FakeTarget, Received};
 use anyhow::Context;
 use profile_outbox::admin::{self, Change, PurgeScope, RowFilter};
 use profile_outbox::clock::{Clock, Timeline};
-use profile_outbox::config::{self, Settings, Token};
+use profile_outbox::config::{Settings, Token};
 use profile_outbox::db::{self, Durability, OpenMode};
-use profile_outbox::delivery::{BatchReport, Deliverer};
+use profile_outbox::delivery::Deliverer;
 use profile_outbox::target::{Endpoint, TargetClient};
 use profile_outbox::{housekeeping, outbox, state};
 use sqlx::SqlitePool;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Rounds one delivery step may run while every round finds rows (the loop would go on).
-const ROUNDS_PER_STEP: usize = 25;
+mod rounds;
+mod setup;
+mod time;
+
+pub use rounds::Stats;
+use rounds::{CrashAfter, rounds};
+use setup::{bind, load_settings, temporary_folder};
+
 /// Client timeout: a hang costs this much simulated time.
 pub const TIMEOUT_MS: i64 = 10_000;
 const DAY: i64 = 86_400_000;
-/// Times the daemon may wake during one `Advance` step before the rest passes at once.
-const WAKES_PER_ADVANCE: usize = 40;
-
-/// Counts kept while a history runs.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub rounds: u64,
-    pub round_errors: u64,
-    pub last_round_error: Option<String>,
-    pub crashes: u64,
-    pub restarts: u64,
-    pub refused_inserts: u64,
-    pub admin_changes: u64,
-    /// Rounds that claimed rows while no request went out and no row finished, per simulated
-    /// second.
-    pub idle_claims: HashMap<i64, u32>,
-    /// The shortest wait the last rounds asked for (quota spent, delivery paused).
-    pub wait_ms: Option<i64>,
-}
 
 /// What a history left behind, for the checker.
 #[derive(Debug)]
@@ -365,113 +349,6 @@ impl World {
         Ok(())
     }
 
-    /// Time passes while the daemon runs: it wakes when it asked to (its waits, rows' retry
-    /// times), as the real loop does, and sleeps longer and longer while nothing changes.
-    async fn pass_time(&mut self, ms: i64) -> anyhow::Result<()> {
-        let end = self.clock.wall_ms() + ms;
-        let mut stalled_ms = 1_000;
-        let mut last = self.target.received();
-        for _ in 0..WAKES_PER_ADVANCE {
-            self.deliver(1, None, None).await?;
-            let received = self.target.received();
-            stalled_ms = if received == last {
-                (stalled_ms * 2).min(DAY)
-            } else {
-                1_000
-            };
-            last = received;
-            let wake = self.next_wake().await?.max(stalled_ms);
-            if self.clock.wall_ms() + wake >= end {
-                break;
-            }
-            self.clock.advance_ms(wake);
-        }
-        let left = end - self.clock.wall_ms();
-        self.clock.advance_ms(left.max(0));
-        Ok(())
-    }
-
-    /// Faults stop, the operator puts the right token in place, and time moves on as the daemon
-    /// asks (its waits, rows' retry times) until every row is at rest or the bound passes.
-    pub async fn settle(
-        &mut self,
-        calls_per_day: u32,
-        max_attempts: u32,
-    ) -> anyhow::Result<(Option<String>, u32)> {
-        self.target.set_faults(Faults::None);
-        if self.daemon.is_none() {
-            self.start().await?;
-        }
-        self.tell_token();
-        let open = self.unsettled_count().await?;
-        // Up to 5 requests per row (a split update), each refused up to max_attempts times.
-        let calls_needed = (open * 5 * i64::from(max_attempts)) as f64;
-        let days = 2 + (calls_needed / f64::from(calls_per_day)).ceil() as i64;
-        let bound_ms = days * DAY;
-        let started = self.now_ms();
-        let mut rounds_run = 0;
-        // While nothing moves, time moves faster: 1 s, 2 s, 4 s … up to a day.
-        let mut stalled_ms = 1_000;
-        let mut last = (open, self.target.received());
-        for round in 0..(100 + open as u32 * 10) {
-            rounds_run = round;
-            self.deliver(1, None, None).await?;
-            let now = (self.unsettled_count().await?, self.target.received());
-            if now.0 == 0 {
-                return Ok((None, round));
-            }
-            if self.now_ms() - started > bound_ms {
-                break;
-            }
-            stalled_ms = if now == last {
-                (stalled_ms * 2).min(DAY)
-            } else {
-                1_000
-            };
-            last = now;
-            let advance = self.next_wake().await?.max(stalled_ms);
-            self.clock.advance_ms(advance);
-        }
-        let stuck: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, state, last_error FROM outbox WHERE state IN ('pending', 'in_flight') ORDER BY id LIMIT 5",
-        )
-        .fetch_all(self.producers()?)
-        .await?;
-        let hours = (self.now_ms() - started) / 3_600_000;
-        Ok((
-            Some(format!(
-                "{} rows not at rest after {hours} simulated hours and {rounds_run} rounds without faults (bound {days} days); first: {stuck:?}; last round error: {:?}",
-                self.unsettled_count().await?,
-                self.stats.borrow().last_round_error
-            )),
-            rounds_run,
-        ))
-    }
-
-    async fn unsettled_count(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE state IN ('pending', 'in_flight')",
-        )
-        .fetch_one(self.producers()?)
-        .await?)
-    }
-
-    /// How far to move time: to the daemon's own wait or the next row's retry time, at least a
-    /// second, at most a day.
-    async fn next_wake(&self) -> anyhow::Result<i64> {
-        let now = self.now_ms();
-        let due: Option<i64> = sqlx::query_scalar(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
-        )
-        .bind(now)
-        .fetch_one(self.producers()?)
-        .await?;
-        let wait = self.stats.borrow_mut().wait_ms.take();
-        let candidates = [due.map(|d| d - now), wait];
-        let next = candidates.into_iter().flatten().min().unwrap_or(1_000);
-        Ok(next.clamp(1_000, DAY))
-    }
-
     /// Ends the history and collects what the checker needs.
     pub async fn finish(
         mut self,
@@ -496,128 +373,4 @@ impl World {
             liveness_rounds,
         })
     }
-}
-
-/// Runs the loop's rounds until one finds nothing, as `Deliverer::run`'s lanes do: a round that
-/// claimed rows is followed at once by another. An error hands rows back as the loop does.
-async fn rounds(daemon: &Daemon, lanes: u8, stats: &RefCell<Stats>, stop: &CancellationToken) {
-    let deliverer = &daemon.deliverer;
-    for _ in 0..ROUNDS_PER_STEP {
-        let results = if lanes >= 2 {
-            let (a, b) = tokio::join!(deliverer.run_once(stop), deliverer.run_once(stop));
-            vec![a, b]
-        } else {
-            vec![deliverer.run_once(stop).await]
-        };
-        let now = deliverer.timeline().now_ms();
-        let mut claimed = 0;
-        let mut failed = false;
-        for result in results {
-            match result {
-                Ok(report) => {
-                    claimed += report.claimed;
-                    note(stats, now, &report);
-                }
-                Err(e) => {
-                    let mut stats = stats.borrow_mut();
-                    stats.round_errors += 1;
-                    stats.last_round_error = Some(format!("{e:#}"));
-                    failed = true;
-                }
-            }
-        }
-        if failed {
-            // As the loop does after a failed round: rows it left in flight go back to pending.
-            let _ = outbox::release_in_flight(&daemon.delivery_pool, now).await;
-            return;
-        }
-        if claimed == 0 {
-            return;
-        }
-    }
-}
-
-fn note(stats: &RefCell<Stats>, now: i64, report: &BatchReport) {
-    let mut stats = stats.borrow_mut();
-    stats.rounds += 1;
-    if report.claimed > 0 && report.requests == 0 && report.delivered == 0 && report.failed == 0 {
-        *stats.idle_claims.entry(now.div_euclid(1_000)).or_default() += 1;
-    }
-    if let Some(wait) = report.wait {
-        let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-        stats.wait_ms = Some(stats.wait_ms.map_or(wait, |w| w.min(wait)));
-    }
-}
-
-/// A future that is dropped, like a killed process, after `polls_left` polls. Resolves to
-/// whether the inner future finished.
-struct CrashAfter<'a> {
-    inner: Pin<Box<dyn Future<Output = ()> + 'a>>,
-    polls_left: Option<u32>,
-}
-
-impl Future for CrashAfter<'_> {
-    type Output = bool;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<bool> {
-        if let Some(left) = self.polls_left {
-            if left == 0 {
-                return Poll::Ready(false);
-            }
-            self.polls_left = Some(left - 1);
-        }
-        self.inner.as_mut().poll(cx).map(|()| true)
-    }
-}
-
-type Scalar<'q> =
-    sqlx::query::QueryScalar<'q, sqlx::Sqlite, i64, sqlx::sqlite::SqliteArguments<'q>>;
-
-fn bind<'q>(query: Scalar<'q>, cell: &'q Cell) -> Scalar<'q> {
-    match cell {
-        Cell::Null => query.bind(None::<String>),
-        Cell::Text(text) => query.bind(text.as_str()),
-        Cell::Int(n) => query.bind(*n),
-        Cell::Real(x) => query.bind(*x),
-        Cell::Blob(bytes) => query.bind(bytes.as_slice()),
-    }
-}
-
-/// A folder for one history's database: in memory (`/dev/shm`) where there is one, since the
-/// disk's fsyncs would cost most of a history's time and are not what the simulation tests.
-fn temporary_folder() -> anyhow::Result<tempfile::TempDir> {
-    let shm = std::path::Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        tempfile::tempdir_in(shm)
-    } else {
-        tempfile::tempdir()
-    };
-    dir.context("cannot make a temporary folder for a history")
-}
-
-/// The history's settings, written as a config file and read by the real loader.
-fn load_settings(
-    history: &History,
-    dir: &std::path::Path,
-    database: &std::path::Path,
-) -> anyhow::Result<Settings> {
-    let c = &history.config;
-    let text = format!(
-        "[database]\npath = {database:?}\n\n\
-         [target]\nclient_code = \"sim\"\ntimeout = \"{TIMEOUT_MS}ms\"\nmethod = \"{method}\"\n\n\
-         [quota]\ncalls_per_day = {calls}\nmax_per_second = 100000\nburst = 1000\ncoalesce = {coalesce}\nmax_rows_per_call = {rows}\n\n\
-         [retry]\ninitial_delay = \"1s\"\nmax_delay = \"5m\"\nmax_attempts = {attempts}\nmax_retry_after = \"1h\"\n\n\
-         [workers]\nconcurrency = {concurrency}\nbatch_size = {batch}\npoll_interval = \"50ms\"\nshutdown_deadline = \"10s\"\n",
-        database = database.display().to_string(),
-        method = if c.post { "post" } else { "get" },
-        calls = c.calls_per_day,
-        coalesce = c.coalesce,
-        rows = c.max_rows_per_call,
-        attempts = c.max_attempts,
-        concurrency = c.concurrency,
-        batch = c.batch_size,
-    );
-    let path = dir.join("config.toml");
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    config::load(Some(&path), Some(HashMap::new()))
 }

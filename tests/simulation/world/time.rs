@@ -1,0 +1,117 @@
+//! Time passing: the daemon wakes when it asked to while an `Advance` step lets time pass, and
+//! after the history, faults stop and time runs on until every row is at rest or a bound passes.
+
+use super::{DAY, World};
+use crate::plan::Faults;
+
+/// Times the daemon may wake during one `Advance` step before the rest passes at once.
+const WAKES_PER_ADVANCE: usize = 40;
+
+impl World {
+    /// Time passes while the daemon runs: it wakes when it asked to (its waits, rows' retry
+    /// times), as the real loop does, and sleeps longer and longer while nothing changes.
+    pub(super) async fn pass_time(&mut self, ms: i64) -> anyhow::Result<()> {
+        let end = self.clock.wall_ms() + ms;
+        let mut stalled_ms = 1_000;
+        let mut last = self.target.received();
+        for _ in 0..WAKES_PER_ADVANCE {
+            self.deliver(1, None, None).await?;
+            let received = self.target.received();
+            stalled_ms = if received == last {
+                (stalled_ms * 2).min(DAY)
+            } else {
+                1_000
+            };
+            last = received;
+            let wake = self.next_wake().await?.max(stalled_ms);
+            if self.clock.wall_ms() + wake >= end {
+                break;
+            }
+            self.clock.advance_ms(wake);
+        }
+        let left = end - self.clock.wall_ms();
+        self.clock.advance_ms(left.max(0));
+        Ok(())
+    }
+
+    /// Faults stop, the operator puts the right token in place, and time moves on as the daemon
+    /// asks (its waits, rows' retry times) until every row is at rest or the bound passes.
+    pub async fn settle(
+        &mut self,
+        calls_per_day: u32,
+        max_attempts: u32,
+    ) -> anyhow::Result<(Option<String>, u32)> {
+        self.target.set_faults(Faults::None);
+        if self.daemon.is_none() {
+            self.start().await?;
+        }
+        self.tell_token();
+        let open = self.unsettled_count().await?;
+        // Up to 5 requests per row (a split update), each refused up to max_attempts times.
+        let calls_needed = (open * 5 * i64::from(max_attempts)) as f64;
+        let days = 2 + (calls_needed / f64::from(calls_per_day)).ceil() as i64;
+        let bound_ms = days * DAY;
+        let started = self.now_ms();
+        let mut rounds_run = 0;
+        // While nothing moves, time moves faster: 1 s, 2 s, 4 s … up to a day.
+        let mut stalled_ms = 1_000;
+        let mut last = (open, self.target.received());
+        for round in 0..(100 + open as u32 * 10) {
+            rounds_run = round;
+            self.deliver(1, None, None).await?;
+            let now = (self.unsettled_count().await?, self.target.received());
+            if now.0 == 0 {
+                return Ok((None, round));
+            }
+            if self.now_ms() - started > bound_ms {
+                break;
+            }
+            stalled_ms = if now == last {
+                (stalled_ms * 2).min(DAY)
+            } else {
+                1_000
+            };
+            last = now;
+            let advance = self.next_wake().await?.max(stalled_ms);
+            self.clock.advance_ms(advance);
+        }
+        let stuck: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, state, last_error FROM outbox WHERE state IN ('pending', 'in_flight') ORDER BY id LIMIT 5",
+        )
+        .fetch_all(self.producers()?)
+        .await?;
+        let hours = (self.now_ms() - started) / 3_600_000;
+        Ok((
+            Some(format!(
+                "{} rows not at rest after {hours} simulated hours and {rounds_run} rounds without faults (bound {days} days); first: {stuck:?}; last round error: {:?}",
+                self.unsettled_count().await?,
+                self.stats.borrow().last_round_error
+            )),
+            rounds_run,
+        ))
+    }
+
+    async fn unsettled_count(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE state IN ('pending', 'in_flight')",
+        )
+        .fetch_one(self.producers()?)
+        .await?)
+    }
+
+    /// How far to move time: to the daemon's own wait or the next row's retry time, at least a
+    /// second, at most a day.
+    async fn next_wake(&self) -> anyhow::Result<i64> {
+        let now = self.now_ms();
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
+        )
+        .bind(now)
+        .fetch_one(self.producers()?)
+        .await?;
+        let wait = self.stats.borrow_mut().wait_ms.take();
+        let candidates = [due.map(|d| d - now), wait];
+        let next = candidates.into_iter().flatten().min().unwrap_or(1_000);
+        Ok(next.clamp(1_000, DAY))
+    }
+}
