@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 
 /// Rounds one delivery step may run while every round finds rows (the loop would go on).
-const ROUNDS_PER_STEP: usize = 25;
+const ROUNDS_PER_STEP: usize = 15;
 
 /// Counts kept while a history runs.
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@ use super::{DAY, World};
 use crate::plan::Faults;
 
 /// Times the daemon may wake during one `Advance` step before the rest passes at once.
-const WAKES_PER_ADVANCE: usize = 40;
+const WAKES_PER_ADVANCE: usize = 24;
 
 impl World {
     /// Time passes while the daemon runs: it wakes when it asked to (its waits, rows' retry
@@ -56,7 +56,7 @@ impl World {
         // While nothing moves, time moves faster: 1 s, 2 s, 4 s … up to a day.
         let mut stalled_ms = 1_000;
         let mut last = (open, self.target.received());
-        for round in 0..(100 + open as u32 * 10) {
+        for round in 0..(80 + open as u32 * 6) {
             rounds_run = round;
             self.deliver(1, None, None).await?;
             let now = (self.unsettled_count().await?, self.target.received());
