@@ -144,8 +144,7 @@ impl RowMaker {
     /// what it makes of the row.
     fn value(&mut self, rng: &mut StdRng, long: bool) -> (String, Option<String>, Expect) {
         let n = self.unique();
-        let pick = rng.random_range(0..100);
-        let (text, expect) = match pick {
+        let (text, expect) = match rng.random_range(0..100) {
             0..=4 if self.poison => {
                 let mark = if rng.random_bool(0.5) {
                     POISON_5XX
@@ -155,47 +154,17 @@ impl RowMaker {
                 (format!("{mark}{n}"), Expect::Poison)
             }
             5..=11 => (format!("{REFUSED}{n}"), Expect::Refused),
-            12..=15 => {
-                let bad = ["null", "[1,2]", "{\"x\":1}"][rng.random_range(0..3)];
-                return (bad.to_owned(), None, Expect::Invalid);
-            }
-            16..=18 => {
-                return (
-                    json_string(&"v".repeat(257 + n as usize % 5)),
-                    None,
-                    Expect::Invalid,
-                );
-            }
-            19..=26 => {
-                let literal = match rng.random_range(0..3) {
-                    0 => format!("{}", n * 7),
-                    1 => format!("98765432109876543210{n}"),
-                    _ => format!("{n}.50"),
-                };
+            12..=18 => return (invalid_literal(rng, n), None, Expect::Invalid),
+            19..=30 => {
+                let literal = literal(rng, n);
                 return (literal.clone(), Some(literal), Expect::Deliverable);
-            }
-            27..=30 => {
-                let b = if rng.random_bool(0.5) {
-                    "true"
-                } else {
-                    "false"
-                };
-                return (b.to_owned(), Some(b.to_owned()), Expect::Deliverable);
             }
             _ => {
                 let base = HOSTILE[rng.random_range(0..HOSTILE.len())];
                 (format!("{base}{n}"), Expect::Deliverable)
             }
         };
-        let text = if long {
-            // Near the 256-character limit: a few of these pass 8 KB once percent-encoded.
-            let pad = "é😀+&".chars().cycle();
-            let room = 256usize.saturating_sub(text.chars().count());
-            let fill = rng.random_range(room.saturating_sub(20)..=room);
-            format!("{text}{}", pad.take(fill).collect::<String>())
-        } else {
-            text
-        };
+        let text = if long { padded(rng, text) } else { text };
         (json_string(&text), Some(text), expect)
     }
 
@@ -247,6 +216,41 @@ impl RowMaker {
             expect,
         }
     }
+}
+
+/// A value Target does not take: null, a list, an object, or 257 to 261 characters.
+fn invalid_literal(rng: &mut StdRng, n: u64) -> String {
+    match rng.random_range(0..4) {
+        0 => "null".to_owned(),
+        1 => "[1,2]".to_owned(),
+        2 => "{\"x\":1}".to_owned(),
+        _ => json_string(&"v".repeat(257 + n as usize % 5)),
+    }
+}
+
+/// A JSON number or boolean, unique but for the booleans: a plain integer, one past what `f64`
+/// holds exactly, or a decimal with a trailing zero.
+fn literal(rng: &mut StdRng, n: u64) -> String {
+    match rng.random_range(0..4) {
+        0 => format!("{}", n * 7),
+        1 => format!("98765432109876543210{n}"),
+        2 => format!("{n}.50"),
+        _ => if rng.random_bool(0.5) {
+            "true"
+        } else {
+            "false"
+        }
+        .to_owned(),
+    }
+}
+
+/// Text padded near the 256-character limit with characters that grow when percent-encoded, so a
+/// few such values pass 8 KB in a GET.
+fn padded(rng: &mut StdRng, text: String) -> String {
+    let room = 256usize.saturating_sub(text.chars().count());
+    let fill = rng.random_range(room.saturating_sub(20)..=room);
+    let pad: String = "é😀+&".chars().cycle().take(fill).collect();
+    format!("{text}{pad}")
 }
 
 /// The most telling expectation of a row's values: invalid beats poison beats refused.

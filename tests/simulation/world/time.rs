@@ -36,6 +36,7 @@ impl World {
 
     /// Faults stop, the operator puts the right token in place, and time moves on as the daemon
     /// asks (its waits, rows' retry times) until every row is at rest or the bound passes.
+    /// Returns why rows are not at rest, if they are not, and the rounds it took.
     pub async fn settle(
         &mut self,
         calls_per_day: u32,
@@ -50,21 +51,32 @@ impl World {
         // Up to 5 requests per row (a split update), each refused up to max_attempts times.
         let calls_needed = (open * 5 * i64::from(max_attempts)) as f64;
         let days = 2 + (calls_needed / f64::from(calls_per_day)).ceil() as i64;
-        let bound_ms = days * DAY;
         let started = self.now_ms();
-        let mut rounds_run = 0;
+        let rounds = self.run_until_at_rest(open, days * DAY).await?;
+        if self.unsettled_count().await? == 0 {
+            return Ok((None, rounds));
+        }
+        let hours = (self.now_ms() - started) / 3_600_000;
+        let why = format!(
+            "{} after {hours} simulated hours and {rounds} rounds without faults (bound {days} days)",
+            self.unsettled().await?
+        );
+        Ok((Some(why), rounds))
+    }
+
+    /// Rounds, with time moving between them, until no row is pending or in flight, `bound_ms`
+    /// has passed, or the round limit is reached. Returns the rounds run.
+    async fn run_until_at_rest(&mut self, open: i64, bound_ms: i64) -> anyhow::Result<u32> {
+        let started = self.now_ms();
         // While nothing moves, time moves faster: 1 s, 2 s, 4 s … up to a day.
         let mut stalled_ms = 1_000;
         let mut last = (open, self.target.received());
-        for round in 0..(80 + open as u32 * 6) {
-            rounds_run = round;
+        let limit = 80 + u32::try_from(open).unwrap_or(0) * 6;
+        for round in 0..limit {
             self.deliver(1, None, None).await?;
             let now = (self.unsettled_count().await?, self.target.received());
-            if now.0 == 0 {
-                return Ok((None, round));
-            }
-            if self.now_ms() - started > bound_ms {
-                break;
+            if now.0 == 0 || self.now_ms() - started > bound_ms {
+                return Ok(round);
             }
             stalled_ms = if now == last {
                 (stalled_ms * 2).min(DAY)
@@ -75,19 +87,21 @@ impl World {
             let advance = self.next_wake().await?.max(stalled_ms);
             self.clock.advance_ms(advance);
         }
+        Ok(limit)
+    }
+
+    /// The rows not at rest, the first few of them and the last round's error, in a sentence.
+    async fn unsettled(&self) -> anyhow::Result<String> {
         let stuck: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, state, last_error FROM outbox WHERE state IN ('pending', 'in_flight') ORDER BY id LIMIT 5",
+            "SELECT id, state, last_error FROM outbox WHERE state IN ('pending', 'in_flight')
+             ORDER BY id LIMIT 5",
         )
         .fetch_all(self.producers()?)
         .await?;
-        let hours = (self.now_ms() - started) / 3_600_000;
-        Ok((
-            Some(format!(
-                "{} rows not at rest after {hours} simulated hours and {rounds_run} rounds without faults (bound {days} days); first: {stuck:?}; last round error: {:?}",
-                self.unsettled_count().await?,
-                self.stats.borrow().last_round_error
-            )),
-            rounds_run,
+        Ok(format!(
+            "{} rows not at rest; first: {stuck:?}; last round error: {:?}",
+            self.unsettled_count().await?,
+            self.stats.borrow().last_round_error
         ))
     }
 
