@@ -30,6 +30,9 @@ enum Transport {
     Http(reqwest::Client),
     /// Not at all: every request is answered at once with Target's success. A benchmark seam.
     InstantSuccess,
+    /// To a Target in the same process, for the seeded simulation (feature `simulation`).
+    #[cfg(feature = "simulation")]
+    Simulated(Arc<dyn super::SimulatedTarget>),
 }
 
 impl TargetClient {
@@ -82,6 +85,16 @@ impl TargetClient {
         }
     }
 
+    /// A client whose requests go to `target`, a Target in the same process, carrying `token`.
+    /// The simulation's seam: built only with the `simulation` feature.
+    #[cfg(feature = "simulation")]
+    pub fn simulated(target: Arc<dyn super::SimulatedTarget>, token: Option<Token>) -> Self {
+        TargetClient {
+            transport: Transport::Simulated(target),
+            token: Arc::new(RwLock::new(token)),
+        }
+    }
+
     /// Replaces the token for the requests that follow.
     pub fn set_token(&self, token: Option<Token>) {
         if let Ok(mut current) = self.token.write() {
@@ -104,6 +117,11 @@ impl TargetClient {
             },
             Transport::InstantSuccess => {
                 classify(200, None, super::SUCCESS_BODY, SystemTime::now())
+            }
+            #[cfg(feature = "simulation")]
+            Transport::Simulated(target) => {
+                let token = self.token.read().ok().and_then(|t| t.clone());
+                target.answer(request, token.as_ref()).await.outcome()
             }
         }
     }

@@ -6,6 +6,8 @@ mod outcome;
 mod problem;
 mod request;
 mod sandbox;
+#[cfg(feature = "simulation")]
+mod simulated;
 mod update;
 mod visitor;
 
@@ -14,5 +16,7 @@ pub use outcome::{Check, Outcome, classify, classify_check, parse_retry_after};
 pub use problem::RowProblem;
 pub use request::{Endpoint, GET_LIMIT_BYTES, POST_LIMIT_BYTES, PreparedRequest, prepare};
 pub use sandbox::{SUCCESS_BODY, Sandbox};
+#[cfg(feature = "simulation")]
+pub use simulated::{SimulatedAnswer, SimulatedTarget};
 pub use update::ProfileUpdate;
 pub use visitor::VisitorId;
