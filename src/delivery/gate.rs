@@ -69,8 +69,6 @@ pub enum Verdict {
     Observed {
         /// The gate changed between open and paused (log it once).
         changed: bool,
-        /// This answer closed a gate that was fully open: its rows become suspects.
-        closed_open_gate: bool,
     },
 }
 
@@ -110,17 +108,11 @@ impl Gate {
         jitter: f64,
     ) -> Verdict {
         let open = self.allowance(now_ms) == Allowance::Open;
-        let blamable = matches!(
-            outcome,
-            Outcome::EndpointDown { .. } | Outcome::Unauthorized { .. }
-        );
-        if suspect && open && blamable {
+        if suspect && open && blamable(outcome) {
             return Verdict::RowsFault;
         }
-        let changed = self.observe_sent(outcome, sent_at_ms, now_ms, jitter);
         Verdict::Observed {
-            changed,
-            closed_open_gate: open && !works(outcome),
+            changed: self.observe_sent(outcome, sent_at_ms, now_ms, jitter),
         }
     }
 
@@ -215,6 +207,16 @@ impl Gate {
         self.failed_at = Some(now_ms);
         was != Some(reason)
     }
+}
+
+/// An answer that reads as "Target is unusable for everyone" but can be one row's doing (a
+/// firewall refusing one value, a value that breaks the server): its rows become suspects. A
+/// slow-down is never pinned on a row.
+pub fn blamable(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::EndpointDown { .. } | Outcome::Unauthorized { .. }
+    )
 }
 
 /// An answer that shows Target up and taking our token.
@@ -344,22 +346,17 @@ mod tests {
         let mut gate = gate();
         let t0 = 1_000_000;
         let waf = Outcome::Unauthorized { status: 403 };
-        // First time: news about Target; it closes the open gate, so its rows become suspects.
+        // First time: news about Target; it closes the gate, and its rows become suspects.
         assert_eq!(
             gate.judge(&waf, t0, t0, false, 0.5),
-            Verdict::Observed {
-                changed: true,
-                closed_open_gate: true
-            }
+            Verdict::Observed { changed: true }
         );
+        assert!(blamable(&waf));
         // While the gate is closed or probing, a suspect's failure is still news about Target.
         let probe_at = t0 + 60_000;
         assert!(matches!(
             gate.judge(&waf, probe_at, probe_at, true, 0.5),
-            Verdict::Observed {
-                closed_open_gate: false,
-                ..
-            }
+            Verdict::Observed { .. }
         ));
         // Another row's probe works: the gate opens.
         let later = probe_at + 120_000;

@@ -1,7 +1,7 @@
 //! Rows under suspicion: their request met an answer that paused everyone (an outage, a refused
-//! token) while the gate was fully open. When a suspect's request meets such an answer again
+//! token). When a suspect's request meets such an answer again while the gate is fully open, so
 //! while everyone else's requests get through (see `Gate::judge`), the row earns a strike instead
-//! of pausing everyone; a row with [`STRIKES_TO_FAIL`] strikes in a row fails with the reason.
+//! of pausing everyone; a row with [`STRIKES_TO_FAIL`] strikes fails with the reason.
 //!
 //! Many strikes in a row are asked for because a flaky network produces the same pattern by
 //! chance: with 30% of answers cut off, twelve in a row happen to one suspect in about two
@@ -9,7 +9,7 @@
 //! every time.
 //!
 //! Kept in memory only: a restart forgets them, and a row's next such answer makes it a suspect
-//! again. Bounded, since only the answer that closes an open gate adds rows.
+//! again. Bounded: past [`MOST`] rows (a long outage makes many suspects) it starts afresh.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

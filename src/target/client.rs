@@ -140,6 +140,11 @@ impl TargetClient {
                 Err(failure) => Check::Unclear(failure),
             },
             Transport::InstantSuccess => Check::Exists,
+            #[cfg(feature = "simulation")]
+            Transport::Simulated(target) => {
+                let token = self.token.read().ok().and_then(|t| t.clone());
+                target.answer(request, token.as_ref()).await.check()
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 //! The seeded simulation (`tests/simulation/`) drives the real delivery code through it, choosing
 //! per request a status, a `Retry-After`, a body, a reset or a hang until the client's timeout.
 
-use super::{Outcome, PreparedRequest, classify};
+use super::{Check, Outcome, PreparedRequest, classify, classify_check};
 use crate::config::Token;
 use futures_util::future::BoxFuture;
 use std::fmt::Debug;
@@ -55,6 +55,19 @@ impl SimulatedAnswer {
                 status: None,
                 reason: "timed out".to_owned(),
             },
+        }
+    }
+
+    /// What the answer to a profile lookup means, read exactly as `TargetClient` reads one that
+    /// came over HTTP.
+    pub fn check(&self) -> Check {
+        match self {
+            SimulatedAnswer::Http {
+                status,
+                retry_after,
+                body,
+            } => classify_check(*status, retry_after.as_deref(), body, SystemTime::now()),
+            SimulatedAnswer::Reset | SimulatedAnswer::Hang => Check::Unclear(self.outcome()),
         }
     }
 }

@@ -160,11 +160,12 @@ fn row_accounting(outcome: &Outcome, carriers: &Carriers, found: &mut Vec<Violat
         {
             found.push(violation(Invariant::RowAccounting, problem));
         }
+        let error = outcome.states.get(id).and_then(|(_, e)| e.clone());
         if state == "failed"
             && row.expect == Expect::Deliverable
             && !refused_by_target(row, &outcome.received)
+            && !needs_more_than_the_quota(error.as_deref())
         {
-            let error = outcome.states.get(id).and_then(|(_, e)| e.clone());
             found.push(violation(
                 Invariant::RowAccounting,
                 format!("row {id} failed though Target never refused it: {error:?}"),
@@ -218,6 +219,12 @@ fn unacknowledged(
 }
 
 /// Target refused (4xx other than 401, 403 and 429) a request carrying one of the row's values.
+/// A row split into more requests than `quota.calls_per_day` allows in a whole day can never be
+/// sent; failing it with that reason is the daemon's job, not a broken promise.
+fn needs_more_than_the_quota(error: Option<&str>) -> bool {
+    error.is_some_and(|e| e.contains("more than quota.calls_per_day"))
+}
+
 fn refused_by_target(row: &crate::rows::RowSpec, received: &[Received]) -> bool {
     received.iter().any(|r| {
         r.visitor == row.visitor

@@ -43,21 +43,11 @@ impl fmt::Display for Invariant {
     }
 }
 
-/// Invariants today's code breaks (issue 10). A history that breaks only these does not fail the
-/// test; the test prints how many histories broke each. Empty this list as the fixes land.
-pub const KNOWN_BROKEN: &[Invariant] = &[
-    // A merged update split in two, part 2 refused: rows then go alone and the older one
-    // overwrites the newer value (issue 10, defect 3).
-    Invariant::OlderAfterNewer,
-    // Calls booked when the round starts, not when they are sent (defect 6).
-    Invariant::QuotaWindow,
-    // Numbers pass through f64 (defect 8).
-    Invariant::ExactValues,
-    // A BLOB visitor id halts every claim (defect 1); a poison request pauses everyone (defect 5).
-    Invariant::Liveness,
-    // The hot spin when fewer calls are left than the first group needs (defect 2).
-    Invariant::BusyLoop,
-];
+/// Invariants the code is known to break. Empty: every defect issue 10 named is fixed, so a
+/// history that breaks any invariant fails the test. Should a new defect be found and not fixed at
+/// once, name it here with the issue that tracks it; the test then prints how many histories broke
+/// it instead of failing.
+pub const KNOWN_BROKEN: &[Invariant] = &[];
 
 /// One broken promise in one history.
 #[derive(Clone, Debug)]

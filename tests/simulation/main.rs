@@ -5,7 +5,8 @@
 //! time jumps). After each history the invariants are checked from what Target received.
 //!
 //! `cargo test --test simulation` runs `SIM_HISTORIES` (default 500) histories; `SIM_SEED=n`
-//! replays one (and `SIM_KEEP=…` the minimised part of it); docs/simulation.md has the rest.
+//! replays one (and `SIM_KEEP=…` the minimised part of it; `TEST_LOG=1` shows the daemon's log);
+//! docs/simulation.md has the rest.
 
 mod check;
 #[cfg(test)]
@@ -42,6 +43,13 @@ struct Run {
 
 #[test]
 fn seeded_histories_keep_every_promise() {
+    // The daemon's own log, for a replayed history: TEST_LOG=1.
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,sqlx=warn")
+            .with_test_writer()
+            .try_init();
+    }
     let started = Instant::now();
     let replay = env_u64("SIM_SEED");
     let seeds: Vec<u64> = match replay {

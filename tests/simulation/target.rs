@@ -42,6 +42,9 @@ struct Inner {
     /// The token Target accepts; `None` when the account does not require one.
     token: Option<String>,
     seen: HashMap<u64, u32>,
+    /// Request texts Target has applied once: it refuses a request for its content (400), so it
+    /// never refuses a text it once took.
+    applied: std::collections::HashSet<u64>,
     log: Vec<Received>,
 }
 
@@ -53,6 +56,7 @@ pub struct FakeTarget {
     timeout_ms: i64,
     inner: Mutex<Inner>,
     received: AtomicUsize,
+    lookups: AtomicUsize,
     /// Woken on every request, for an operator who acts while requests are out.
     pub arrivals: Notify,
 }
@@ -67,9 +71,11 @@ impl FakeTarget {
                 faults: Faults::None,
                 token,
                 seen: HashMap::new(),
+                applied: std::collections::HashSet::new(),
                 log: Vec::new(),
             }),
             received: AtomicUsize::new(0),
+            lookups: AtomicUsize::new(0),
             arrivals: Notify::new(),
         }
     }
@@ -97,8 +103,34 @@ impl FakeTarget {
         self.inner().log.clone()
     }
 
+    /// Profile lookups received (kept apart from updates: they carry no values and count nothing
+    /// against the quota).
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+
+    /// Answers a profile lookup: the token is checked as for updates, and every visitor has a
+    /// profile, behind the same faults as updates (a 2xx, the only answer that is not a fault,
+    /// says the profile exists).
+    fn look_up(&self, request: &PreparedRequest, token: Option<&Token>) -> (SimulatedAnswer, i64) {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let inner = self.inner();
+        let accepted = inner.token.as_deref();
+        if accepted.is_some() && token.map(Token::expose) != accepted {
+            return (http(401, None, "token expired"), 0);
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (self.seed, &request.url, self.lookups()).hash(&mut hasher);
+        let mut rng = StdRng::seed_from_u64(hasher.finish());
+        let (answer, _, delay) = fault_answer(inner.faults, &mut rng, self.timeout_ms);
+        (answer, delay)
+    }
+
     /// Decides the answer to one request, logs it, and says how long it takes.
     fn receive(&self, request: &PreparedRequest, token: Option<&Token>) -> (SimulatedAnswer, i64) {
+        if request.url.contains("/rest/v1/profiles/") {
+            return self.look_up(request, token);
+        }
         let text = match request.method {
             Method::Get => request.url.split_once('?').map(|(_, q)| q).unwrap_or(""),
             Method::Post => request.body.as_deref().unwrap_or(""),
@@ -120,8 +152,18 @@ impl FakeTarget {
         } else if let Some(answer) = content_answer(&received) {
             (answer, false, 0)
         } else {
-            fault_answer(inner.faults, &mut rng, self.timeout_ms)
+            match fault_answer(inner.faults, &mut rng, self.timeout_ms) {
+                (SimulatedAnswer::Http { status: 400, .. }, _, _)
+                    if inner.applied.contains(&key) =>
+                {
+                    (http(200, None, SUCCESS_BODY), true, 0)
+                }
+                answer => answer,
+            }
         };
+        if applied {
+            inner.applied.insert(key);
+        }
         received.status = match &answer {
             SimulatedAnswer::Http { status, .. } => Some(*status),
             SimulatedAnswer::Reset | SimulatedAnswer::Hang => None,

@@ -6,7 +6,7 @@ use crate::plan::{Admin, History, Step};
 use crate::rows::RowSpec;
 use crate::target::{FakeTarget, Received};
 use anyhow::Context;
-use profile_outbox::admin::{self, Change, PurgeScope, RowFilter};
+use profile_outbox::admin::{self, Change, OrderGuard, PurgeScope, RowFilter};
 use profile_outbox::clock::{Clock, Timeline};
 use profile_outbox::config::{Settings, Token};
 use profile_outbox::db::{self, Durability, OpenMode};
@@ -129,12 +129,14 @@ impl World {
         db::migrate(&start_pool, &self.path).await?;
         let saved = state::saved_anchor(&start_pool).await?;
         let timeline = Timeline::resume(self.clock.clone(), saved.as_ref());
+        // As `daemon::start`: a slow-down pause the last run kept is carried over.
+        let slow_down_until = state::saved_slow_down(&start_pool).await?;
         state::started(&start_pool, &timeline).await?;
         housekeeping::apply_pending_limit(&start_pool, self.settings.database.max_pending_rows)
             .await?;
         outbox::release_in_flight(&start_pool, timeline.now_ms()).await?;
         let delivery_pool = db::open_for_delivery(&self.path, busy).await?;
-        let token = self.token.as_deref().and_then(Token::from_file_text);
+        let token = self.current_token();
         let client = TargetClient::simulated(self.target.clone(), token);
         let base = url::Url::parse("https://sim.tt.omtrdc.net")?;
         let endpoint = Endpoint::new(&base, "sim", self.settings.target.method);
@@ -145,6 +147,9 @@ impl World {
             &self.settings,
             timeline,
         );
+        if let Some(until) = slow_down_until {
+            deliverer.resume_requested_pause(until);
+        }
         self.daemon = Some(Daemon {
             start_pool,
             delivery_pool,
@@ -152,6 +157,13 @@ impl World {
         });
         self.tell_in = None;
         Ok(())
+    }
+
+    /// The token the daemon reads now, as a file's text would give it.
+    fn current_token(&self) -> Option<Token> {
+        self.token
+            .as_deref()
+            .and_then(|t| Token::from_file_text(t).ok().flatten())
     }
 
     /// The process goes away: nothing more is recorded, connections close.
@@ -227,9 +239,7 @@ impl World {
     fn tell_token(&mut self) {
         self.tell_in = None;
         if let Some(daemon) = &self.daemon {
-            daemon
-                .deliverer
-                .token_changed(self.token.as_deref().and_then(Token::from_file_text));
+            daemon.deliverer.token_changed(self.current_token());
         }
     }
 
@@ -316,10 +326,11 @@ impl World {
             ..RowFilter::default()
         };
         let plan = admin::plan(pool, change, &filter).await?;
-        // An operator without --yes: a change the command asks to confirm is not made.
-        if plan.needs_confirmation().is_none() {
-            let changed = admin::apply(pool, &plan, self.now_ms()).await?;
-            self.stats.borrow_mut().admin_changes += changed.len() as u64;
+        // An operator giving no flag: a change the command asks to confirm (or refuses, for a
+        // visitor's order or a row that breaks a rule) is not made.
+        if plan.needs(&[]).is_empty() {
+            let applied = admin::apply(pool, &plan, self.now_ms(), OrderGuard::Keep).await?;
+            self.stats.borrow_mut().admin_changes += applied.changed.len() as u64;
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! results.
 
 use super::*;
-use crate::delivery::{Attempt, Progress, Verdict};
+use crate::delivery::gate::blamable;
+use crate::delivery::{Attempt, Part, Progress, Verdict};
 use crate::target::Outcome;
 
 /// A plan and how many of its leading parts the quota reserved calls for.
@@ -64,6 +65,26 @@ impl Deliverer {
         (results, requests)
     }
 
+    /// Records now, in a transaction of its own, that Target took a part of a plan whose later
+    /// parts are still to go. The batch's own record later finds these rows no longer in flight
+    /// and leaves them alone. On an error the plan's later parts are not sent (they go back to
+    /// pending with the batch), so no newer value can go out before the older rows are recorded.
+    async fn record_taken(&self, part: &Part, status: u16, requests: u32) -> anyhow::Result<()> {
+        let results: Vec<RowResult> = part
+            .rows
+            .iter()
+            .map(|row| RowResult {
+                id: row.id,
+                requests,
+                decision: Decision::Delivered { status },
+            })
+            .collect();
+        let mut write = self.store.write().await?;
+        crate::outbox::record(&mut write.tx, &results, self.timeline.now_ms()).await?;
+        write.commit().await?;
+        Ok(())
+    }
+
     /// Sends one plan's parts in order, each part's requests in order, stopping at the first
     /// request not delivered.
     async fn send_plan(
@@ -89,17 +110,10 @@ impl Deliverer {
                         progress.delivered_status = status;
                     }
                     Attempt::Answered(outcome, verdict) => {
-                        if matches!(
-                            verdict,
-                            Verdict::Observed {
-                                closed_open_gate: true,
-                                ..
-                            }
-                        ) {
-                            self.sender.suspects().add(&ids);
-                        }
                         if verdict == Verdict::RowsFault {
                             progress.strikes = self.sender.suspects().strike(&ids);
+                        } else if blamable(&outcome) {
+                            self.sender.suspects().add(&ids);
                         }
                         progress.stopped_by = Some(outcome);
                         progress.stopped_requests = sent;
@@ -116,6 +130,16 @@ impl Deliverer {
             total += sent;
             progress.delivered_parts += 1;
             self.sender.suspects().forget(ids);
+            // Before a later part goes out, the rows Target took are recorded: after a crash they
+            // are not sent again behind the newer rows' values that may have reached Target.
+            if progress.delivered_parts < parts
+                && self
+                    .record_taken(part, progress.delivered_status, sent)
+                    .await
+                    .is_err()
+            {
+                break;
+            }
         }
         let results = plan.settle(
             &progress,
