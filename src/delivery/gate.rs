@@ -211,12 +211,13 @@ impl Gate {
 
 /// An answer that reads as "Target is unusable for everyone" but can be one row's doing (a
 /// firewall refusing one value, a value that breaks the server): its rows become suspects. A
-/// slow-down is never pinned on a row.
+/// slow-down or a timeout is never pinned on a row: a slow Target makes many requests time out.
 pub fn blamable(outcome: &Outcome) -> bool {
-    matches!(
-        outcome,
-        Outcome::EndpointDown { .. } | Outcome::Unauthorized { .. }
-    )
+    match outcome {
+        Outcome::EndpointDown { .. } => !outcome.is_timeout(),
+        Outcome::Unauthorized { .. } => true,
+        _ => false,
+    }
 }
 
 /// An answer that shows Target up and taking our token.
@@ -352,6 +353,11 @@ mod tests {
             Verdict::Observed { changed: true }
         );
         assert!(blamable(&waf));
+        let timeout = Outcome::EndpointDown {
+            status: None,
+            reason: format!("{}: operation timed out", crate::target::TIMED_OUT),
+        };
+        assert!(!blamable(&timeout), "a timeout is never pinned on a row");
         // While the gate is closed or probing, a suspect's failure is still news about Target.
         let probe_at = t0 + 60_000;
         assert!(matches!(

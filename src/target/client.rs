@@ -225,7 +225,7 @@ pub fn read_ca_file(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
 /// A request that got no complete answer. The URL (which holds visitor data) is left out.
 fn transport_failure(error: &reqwest::Error) -> Outcome {
     let kind = if error.is_timeout() {
-        "timed out"
+        super::TIMED_OUT
     } else if error.is_connect() {
         "cannot connect"
     } else if error.is_body() || error.is_decode() {

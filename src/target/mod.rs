@@ -12,7 +12,7 @@ mod update;
 mod visitor;
 
 pub use client::{TargetClient, read_ca_file};
-pub use outcome::{Check, Outcome, classify, classify_check, parse_retry_after};
+pub use outcome::{Check, Outcome, TIMED_OUT, classify, classify_check, parse_retry_after};
 pub use problem::RowProblem;
 pub use request::{Endpoint, GET_LIMIT_BYTES, POST_LIMIT_BYTES, PreparedRequest, prepare};
 pub use sandbox::{SUCCESS_BODY, Sandbox};

@@ -6,6 +6,9 @@
 
 use std::time::{Duration, SystemTime};
 
+/// How a request that got no answer within the timeout is described (`Outcome::is_timeout`).
+pub const TIMED_OUT: &str = "timed out";
+
 /// The meaning of one request's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -63,6 +66,12 @@ impl Outcome {
                 format!("Target refused the row (HTTP {status}): {reason}")
             }
         }
+    }
+
+    /// No answer came within the timeout. A slow Target makes many requests time out at once, so a
+    /// timeout is never pinned on a row's values.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Outcome::EndpointDown { status: None, reason } if reason.starts_with(TIMED_OUT))
     }
 
     /// The HTTP status, when there was an answer.

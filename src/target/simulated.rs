@@ -53,7 +53,7 @@ impl SimulatedAnswer {
             },
             SimulatedAnswer::Hang => Outcome::EndpointDown {
                 status: None,
-                reason: "timed out".to_owned(),
+                reason: super::TIMED_OUT.to_owned(),
             },
         }
     }
