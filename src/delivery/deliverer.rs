@@ -215,8 +215,7 @@ impl Deliverer {
             .into_iter()
             .map(|g| Plan::new(g, &self.endpoint))
             .collect();
-        let probing = allowance == Allowance::Probe;
-        let (plans, mut results) = self.check_profiles(plans, now, probing, stop).await?;
+        let (plans, mut results) = self.check_profiles(plans, now, stop).await?;
         let needed: usize = plans.iter().map(Plan::calls).sum();
         // Counted before anything is sent: a crash from here on leaves these calls counted.
         let reservation = self

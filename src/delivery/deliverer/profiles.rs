@@ -16,17 +16,10 @@ impl Deliverer {
     /// could not tell about) go on to be sent; the rows of a visitor it has none for wait, or fail
     /// once `target.profile_wait` is over; rows whose lookup got no usable answer go back to
     /// pending as they were (the gate pauses everyone, as for updates).
-    ///
-    /// When the round is the gate's `probing` round and the rows that go first are all suspects (see
-    /// `Suspects`), the visitor is looked up even if known: a lookup that works shows Target up
-    /// and reopens the gate without a call of the quota, so the suspect's own update then goes
-    /// out with the gate open, and its failure, if it fails again, is pinned on it. Without this
-    /// a poison row that is the only one waiting would be its own probe, forever.
     pub(super) async fn check_profiles(
         &self,
         plans: Vec<Plan>,
         now: i64,
-        probing: bool,
         stop: &CancellationToken,
     ) -> anyhow::Result<(Vec<Plan>, Vec<RowResult>)> {
         let Some(profile_wait) = self.profile_wait else {
@@ -38,14 +31,8 @@ impl Deliverer {
         let known = self.store.known_profiles(&wanted, now).await?;
         let lookups = futures_util::stream::iter(plans.into_iter().zip(keys))
             .map(|(plan, key)| async {
-                // The first part goes out first; the rows after it wait on it.
-                let first: Vec<i64> = plan
-                    .parts
-                    .first()
-                    .map_or_else(Vec::new, |part| part.rows.iter().map(|r| r.id).collect());
-                let probe = probing && self.sender.suspects().all(&first);
                 let lookup = match (&key, plan.visitor()) {
-                    (Some(key), Some(visitor)) if probe || !known.contains(key) => {
+                    (Some(key), Some(visitor)) if !known.contains(key) => {
                         let request = self.endpoint.profile_check(&visitor);
                         Some(self.sender.check(&request, stop).await)
                     }
