@@ -12,6 +12,23 @@
 use super::window::{booking, first_bucket_in_window, free_at, next_free_at};
 use sqlx::{SqliteConnection, SqlitePool};
 
+/// Which ledger table: the host's own count, or (with a pool) the calls made while the pool could
+/// not be reached, counted against this host's offline share. Both keep the same buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Calls,
+    Offline,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Calls => "quota_ledger",
+            Table::Offline => "quota_pool_offline",
+        }
+    }
+}
+
 /// Calls reserved in one bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reservation {
@@ -44,6 +61,17 @@ pub async fn reserve(
     wanted: i64,
     limit: i64,
 ) -> sqlx::Result<Reservation> {
+    reserve_in(pool, Table::Calls, now_ms, wanted, limit).await
+}
+
+/// [`reserve`] in `table`.
+pub async fn reserve_in(
+    pool: &SqlitePool,
+    table: Table,
+    now_ms: i64,
+    wanted: i64,
+    limit: i64,
+) -> sqlx::Result<Reservation> {
     let (bucket, send_by) = booking(now_ms);
     let first = first_bucket_in_window(now_ms);
     let mut conn = pool.acquire().await?;
@@ -52,7 +80,7 @@ pub async fn reserve(
     sqlx::query("PRAGMA synchronous = FULL")
         .execute(&mut *conn)
         .await?;
-    let reserved = book(&mut conn, wanted, limit, bucket, first).await;
+    let reserved = book(&mut conn, table, wanted, limit, bucket, first).await;
     let restored = sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut *conn)
         .await;
@@ -67,29 +95,32 @@ pub async fn reserve(
 
 async fn book(
     conn: &mut SqliteConnection,
+    table: Table,
     wanted: i64,
     limit: i64,
     bucket: i64,
     first: i64,
 ) -> sqlx::Result<i64> {
     let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-    let used: i64 =
-        sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM quota_ledger WHERE bucket >= ?1")
-            .bind(first)
-            .fetch_one(&mut *tx)
-            .await?;
+    let table = table.name();
+    let used: i64 = sqlx::query_scalar(&format!(
+        "SELECT coalesce(sum(calls), 0) FROM {table} WHERE bucket >= ?1"
+    ))
+    .bind(first)
+    .fetch_one(&mut *tx)
+    .await?;
     let calls = wanted.min(limit - used).max(0);
     if calls > 0 {
-        sqlx::query(
-            "INSERT INTO quota_ledger (bucket, calls) VALUES (?1, ?2)
-             ON CONFLICT (bucket) DO UPDATE SET calls = calls + excluded.calls",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO {table} (bucket, calls) VALUES (?1, ?2)
+             ON CONFLICT (bucket) DO UPDATE SET calls = calls + excluded.calls"
+        ))
         .bind(bucket)
         .bind(calls)
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("DELETE FROM quota_ledger WHERE bucket < ?1")
+    sqlx::query(&format!("DELETE FROM {table} WHERE bucket < ?1"))
         .bind(first)
         .execute(&mut *tx)
         .await?;
@@ -103,15 +134,28 @@ pub async fn refund(
     reservation: Reservation,
     unused: i64,
 ) -> sqlx::Result<()> {
+    refund_in(conn, Table::Calls, reservation, unused).await
+}
+
+/// [`refund`] in `table`.
+pub async fn refund_in(
+    conn: &mut SqliteConnection,
+    table: Table,
+    reservation: Reservation,
+    unused: i64,
+) -> sqlx::Result<()> {
     if unused <= 0 {
         return Ok(());
     }
-    sqlx::query("UPDATE quota_ledger SET calls = max(calls - ?2, 0) WHERE bucket = ?1")
-        .bind(reservation.bucket)
-        .bind(unused.min(reservation.calls))
-        .execute(conn)
-        .await
-        .map(|_| ())
+    let table = table.name();
+    sqlx::query(&format!(
+        "UPDATE {table} SET calls = max(calls - ?2, 0) WHERE bucket = ?1"
+    ))
+    .bind(reservation.bucket)
+    .bind(unused.min(reservation.calls))
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// When `needed` calls will be free at the earliest, if not now (timeline ms). `None` also when
@@ -122,13 +166,22 @@ pub async fn free_for(
     limit: i64,
     needed: i64,
 ) -> sqlx::Result<Option<i64>> {
-    Ok(free_at(&window(conn, now_ms).await?, limit, needed))
+    Ok(free_at(
+        &window(conn, Table::Calls, now_ms).await?,
+        limit,
+        needed,
+    ))
 }
 
-async fn window(conn: &mut SqliteConnection, now_ms: i64) -> sqlx::Result<Vec<(i64, i64)>> {
-    sqlx::query_as(
-        "SELECT bucket, calls FROM quota_ledger WHERE bucket >= ?1 AND calls > 0 ORDER BY bucket",
-    )
+async fn window(
+    conn: &mut SqliteConnection,
+    table: Table,
+    now_ms: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    let table = table.name();
+    sqlx::query_as(&format!(
+        "SELECT bucket, calls FROM {table} WHERE bucket >= ?1 AND calls > 0 ORDER BY bucket"
+    ))
     .bind(first_bucket_in_window(now_ms))
     .fetch_all(conn)
     .await
@@ -136,7 +189,17 @@ async fn window(conn: &mut SqliteConnection, now_ms: i64) -> sqlx::Result<Vec<(i
 
 /// How much of the window is used at `now_ms`.
 pub async fn usage(conn: &mut SqliteConnection, now_ms: i64, limit: i64) -> sqlx::Result<Usage> {
-    let buckets = window(conn, now_ms).await?;
+    usage_in(conn, Table::Calls, now_ms, limit).await
+}
+
+/// [`usage`] of `table`.
+pub async fn usage_in(
+    conn: &mut SqliteConnection,
+    table: Table,
+    now_ms: i64,
+    limit: i64,
+) -> sqlx::Result<Usage> {
+    let buckets = window(conn, table, now_ms).await?;
     let used = buckets.iter().map(|(_, calls)| calls).sum();
     Ok(Usage {
         used,

@@ -1,6 +1,6 @@
 //! Target's rolling 24-hour limit, kept as a ledger in SQLite so it survives restarts and crashes.
 
-mod ledger;
+pub(crate) mod ledger;
 pub mod pool;
 mod window;
 

@@ -3,7 +3,8 @@
 //! the pool cannot be reached are counted against that share, with the same bucket arithmetic as
 //! the local ledger ([`crate::quota::booking`]) on the daemon's timeline.
 
-use crate::quota::{Reservation, Usage, booking, first_bucket_in_window, next_free_at};
+use crate::quota::ledger::{self, Table};
+use crate::quota::{Reservation, Usage};
 use sqlx::{SqliteConnection, SqlitePool};
 
 const TABLES: &str = "
@@ -67,76 +68,22 @@ impl OfflineLedger {
         .map(|_| ())
     }
 
-    /// Reserves up to `wanted` calls of `share` at `now_ms`, booked before they are sent, with
-    /// `synchronous = FULL` so a power cut cannot lose a booking whose calls went out.
+    /// Reserves up to `wanted` calls of `share` at `now_ms`, in the local ledger's way: booked
+    /// before they are sent, with `synchronous = FULL`.
     pub async fn reserve(&self, now_ms: i64, wanted: i64, share: i64) -> sqlx::Result<Reservation> {
-        let (bucket, send_by) = booking(now_ms);
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await?;
-        let booked = book(&mut conn, now_ms, wanted, share, bucket).await;
-        let restored = sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await;
-        let calls = booked?;
-        restored?;
-        Ok(Reservation {
-            bucket,
-            calls,
-            send_by,
-        })
+        ledger::reserve_in(&self.pool, Table::Offline, now_ms, wanted, share).await
     }
 
     /// How much of the share is used at `now_ms`.
     pub async fn usage(&self, now_ms: i64, share: i64) -> sqlx::Result<Usage> {
-        let buckets: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT bucket, calls FROM quota_pool_offline WHERE bucket >= ?1 AND calls > 0
-             ORDER BY bucket",
+        ledger::usage_in(
+            &mut *self.pool.acquire().await?,
+            Table::Offline,
+            now_ms,
+            share,
         )
-        .bind(first_bucket_in_window(now_ms))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Usage {
-            used: buckets.iter().map(|(_, calls)| calls).sum(),
-            limit: share,
-            next_free_at: next_free_at(&buckets, share),
-        })
+        .await
     }
-}
-
-async fn book(
-    conn: &mut SqliteConnection,
-    now_ms: i64,
-    wanted: i64,
-    share: i64,
-    bucket: i64,
-) -> sqlx::Result<i64> {
-    let first = first_bucket_in_window(now_ms);
-    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-    let used: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(calls), 0) FROM quota_pool_offline WHERE bucket >= ?1",
-    )
-    .bind(first)
-    .fetch_one(&mut *tx)
-    .await?;
-    let calls = wanted.min(share - used).max(0);
-    if calls > 0 {
-        sqlx::query(
-            "INSERT INTO quota_pool_offline (bucket, calls) VALUES (?1, ?2)
-             ON CONFLICT (bucket) DO UPDATE SET calls = calls + excluded.calls",
-        )
-        .bind(bucket)
-        .bind(calls)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query("DELETE FROM quota_pool_offline WHERE bucket < ?1")
-        .bind(first)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(calls)
 }
 
 /// Gives back offline calls reserved but not made, inside the caller's transaction.
@@ -145,13 +92,5 @@ pub async fn refund_offline(
     reservation: Reservation,
     unused: i64,
 ) -> sqlx::Result<()> {
-    if unused <= 0 {
-        return Ok(());
-    }
-    sqlx::query("UPDATE quota_pool_offline SET calls = max(calls - ?2, 0) WHERE bucket = ?1")
-        .bind(reservation.bucket)
-        .bind(unused.min(reservation.calls))
-        .execute(conn)
-        .await
-        .map(|_| ())
+    ledger::refund_in(conn, Table::Offline, reservation, unused).await
 }
