@@ -4,7 +4,7 @@
 
 use crate::admin_helpers::output;
 use crate::fake_target::Reply;
-use crate::helpers::{PC, TestApp};
+use crate::helpers::{PC, TestApp, wait_exit};
 use profile_outbox::token_watch::TokenWatch;
 use serde_json::json;
 use std::time::Duration;
@@ -33,25 +33,6 @@ async fn answers_about_the_path_a_proxy_or_the_connection_never_count_against_th
     assert_eq!(app.attempts_counted().await, 0);
 }
 
-/// Waits up to `limit` for a child to exit; kills it first if it has not, so none is left behind.
-async fn exit_or_kill(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> std::process::ExitStatus {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("child status") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the daemon did not exit within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_token_with_an_inner_newline_stops_check_config_and_run_naming_the_file_not_the_token() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -78,7 +59,7 @@ async fn a_token_with_an_inner_newline_stops_check_config_and_run_naming_the_fil
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("daemon starts");
-    let status = exit_or_kill(&mut daemon, Duration::from_secs(20)).await;
+    let status = wait_exit(&mut daemon, Duration::from_secs(20)).await;
     assert!(!status.success(), "{status:?}");
     let mut stderr = String::new();
     if let Some(mut pipe) = daemon.stderr.take() {
