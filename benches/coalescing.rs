@@ -7,11 +7,11 @@
 //! Run: `cargo bench --bench coalescing` (alone), or `cargo bench --bench pipeline` (with every
 //! other figure).
 
+use profile_outbox::adobe::{Endpoint, Sandbox, TargetClient};
 use profile_outbox::clock::{Clock, Timeline};
 use profile_outbox::config::{self, Settings};
 use profile_outbox::db::{self, Durability, OpenMode};
 use profile_outbox::delivery::Deliverer;
-use profile_outbox::target::{Endpoint, Sandbox, TargetClient};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;

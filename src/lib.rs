@@ -13,7 +13,7 @@
 //!   text become `failed` in the claim's transaction), `record` (a batch of outcomes in one
 //!   transaction), `recover` (rows a crash left in flight go back to pending) and `profiles`
 //!   (what the profile lookups found, remembered).
-//! - [`target`]: Target's API. `visitor` and `update` check a row against Target's limits;
+//! - [`adobe`]: Adobe Target's API (named so that it cannot be taken for Cargo's build folder). `visitor` and `update` check a row against Target's limits;
 //!   `request` builds percent-encoded requests, split to fit the size limit, and profile lookups;
 //!   `client` sends them, trusting the host's CA store; `outcome` classifies every answer, an
 //!   update's or a lookup's, in one place; `sandbox` is a local stand-in for trying the daemon.
@@ -58,6 +58,7 @@
 //!   [`logging`], [`shutdown`]: log output (with journald's priorities) and signals.
 
 pub mod admin;
+pub mod adobe;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -72,5 +73,4 @@ pub mod quota;
 pub mod shutdown;
 pub mod state;
 pub mod systemd;
-pub mod target;
 pub mod token_watch;

@@ -7,8 +7,8 @@ use crate::support::report::{Goal, Report};
 use crate::support::stand_in::StandIn;
 use crate::support::stats::{list, median};
 use futures_util::StreamExt;
+use profile_outbox::adobe::{Endpoint, Outcome, PreparedRequest, ProfileUpdate, TargetClient};
 use profile_outbox::config::Method;
-use profile_outbox::target::{Endpoint, Outcome, PreparedRequest, ProfileUpdate, TargetClient};
 use std::time::{Duration, Instant};
 
 /// Requests per timed run.
@@ -44,7 +44,7 @@ fn build(endpoint: &Endpoint, count: usize) -> anyhow::Result<Vec<PreparedReques
         let update = ProfileUpdate::from_row(Some(&pc), None, &attributes)
             .map_err(|e| anyhow::anyhow!("bad benchmark row: {e}"))?;
         requests.extend(
-            profile_outbox::target::prepare(endpoint, &update)
+            profile_outbox::adobe::prepare(endpoint, &update)
                 .map_err(|e| anyhow::anyhow!("cannot build a request: {e}"))?,
         );
     }

@@ -6,13 +6,13 @@
 use crate::support::report::{Goal, Report};
 use crate::support::stats::{list, median};
 use crate::{BACKLOG_ROWS, RUNS};
+use profile_outbox::adobe::{Endpoint, TargetClient};
 use profile_outbox::clock::{Clock, Timeline};
 use profile_outbox::config::{self, Method};
 use profile_outbox::db::{self, Durability, OpenMode};
 use profile_outbox::delivery::Deliverer;
 use profile_outbox::housekeeping::WalCheckpointer;
 use profile_outbox::state;
-use profile_outbox::target::{Endpoint, TargetClient};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;

@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
-use profile_outbox::target::SUCCESS_BODY;
+use profile_outbox::adobe::SUCCESS_BODY;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

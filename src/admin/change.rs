@@ -5,8 +5,8 @@
 
 use super::filter::{RowFilter, bind_all};
 use super::newer::{Newer, newer_sent};
+use crate::adobe::{ProfileUpdate, RowProblem};
 use crate::outbox::State;
-use crate::target::{ProfileUpdate, RowProblem};
 use sqlx::SqlitePool;
 
 /// What a command does to a row.

@@ -2,8 +2,8 @@
 //! (its visitor's other rows, the quota, the daemon) to a sentence and a few notes.
 
 use super::render::{relative, when};
+use crate::adobe::RowProblem;
 use crate::outbox::State;
-use crate::target::RowProblem;
 
 /// Older rows of the same visitor still unfinished: the row waits for them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! Reading outbox rows whole: one by id (`show`), or a page matching a filter (`list`).
 
 use super::filter::{RowFilter, bind_all};
+use crate::adobe::RowProblem;
 use crate::outbox::{State, column_text};
-use crate::target::RowProblem;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteExecutor};
 

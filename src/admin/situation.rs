@@ -7,10 +7,10 @@ use super::explain::{Ahead, Explanation, NewerDelivered, Pause, Situation, expla
 use super::open::Database;
 use super::rows::{OutboxRow, find};
 use super::time::TimeFrame;
+use crate::adobe::ProfileUpdate;
 use crate::clock::Clock;
 use crate::outbox::State;
 use crate::quota;
-use crate::target::ProfileUpdate;
 use sqlx::SqliteConnection;
 
 /// A row, what was found around it, and the explanation.

@@ -13,7 +13,7 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         None => None,
     };
     if let Some(path) = &settings.target.ca_file {
-        crate::target::read_ca_file(path)?;
+        crate::adobe::read_ca_file(path)?;
     }
     let (Some(_), Some(base)) = (
         &settings.target.client_code,

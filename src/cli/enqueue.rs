@@ -8,9 +8,9 @@
 use super::args::EnqueueArgs;
 use super::usage::refuse;
 use crate::admin::{self, with_lock_notice};
+use crate::adobe::ProfileUpdate;
 use crate::config;
 use crate::outbox::{self, NewRow};
-use crate::target::ProfileUpdate;
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::process::ExitCode;

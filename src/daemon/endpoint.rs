@@ -1,7 +1,7 @@
 //! Where rows go: Target as configured, or the built-in stand-in for `run --sandbox`.
 
+use crate::adobe::{Endpoint, Sandbox};
 use crate::config::{ClientCode, Settings};
-use crate::target::{Endpoint, Sandbox};
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 

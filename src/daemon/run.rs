@@ -4,6 +4,7 @@
 use super::endpoint::{self, Destination};
 use super::start::{Started, start};
 use super::{status_line, watchdog};
+use crate::adobe::TargetClient;
 use crate::clock::Clock;
 use crate::config::{Settings, Token};
 use crate::db;
@@ -12,7 +13,6 @@ use crate::housekeeping::{self, WalCheckpointer};
 use crate::metrics::{self, Metrics};
 use crate::state;
 use crate::systemd::Notifier;
-use crate::target::TargetClient;
 use crate::token_watch::TokenWatch;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;

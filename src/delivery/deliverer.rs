@@ -7,6 +7,7 @@
 //! (`workers.concurrency`) and take turns at the database's write lock.
 
 use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Reserved, Sender, Store};
+use crate::adobe::{Endpoint, TargetClient};
 use crate::clock::{Timeline, millis};
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
@@ -14,7 +15,6 @@ use crate::metrics::Metrics;
 use crate::outbox::{Decision, RowResult};
 use crate::quota::{self, pool::PoolQuota};
 use crate::state::{self, Snapshot};
-use crate::target::{Endpoint, TargetClient};
 use futures_util::StreamExt;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

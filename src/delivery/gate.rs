@@ -4,8 +4,8 @@
 //! Pure state driven by the outcomes it is shown and the time it is told (timeline milliseconds),
 //! so tests step it without sleeping.
 
+use crate::adobe::Outcome;
 use crate::clock::millis;
-use crate::target::Outcome;
 use std::time::Duration;
 
 /// Why delivery is paused.
@@ -355,7 +355,7 @@ mod tests {
         assert!(blamable(&waf));
         let timeout = Outcome::EndpointDown {
             status: None,
-            reason: format!("{}: operation timed out", crate::target::TIMED_OUT),
+            reason: format!("{}: operation timed out", crate::adobe::TIMED_OUT),
         };
         assert!(!blamable(&timeout), "a timeout is never pinned on a row");
         // While the gate is closed or probing, a suspect's failure is still news about Target.

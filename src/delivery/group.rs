@@ -8,8 +8,8 @@
 //! a newer one (docs/delivery.md, "Splitting along rows").
 
 use super::problem_decision;
+use crate::adobe::{Endpoint, PreparedRequest, ProfileUpdate, RowProblem, VisitorId, prepare};
 use crate::outbox::{ClaimedRow, RowResult};
-use crate::target::{Endpoint, PreparedRequest, ProfileUpdate, RowProblem, VisitorId, prepare};
 
 /// What to send for one group, and the rows it carries.
 #[derive(Clone, Debug)]

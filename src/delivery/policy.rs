@@ -2,10 +2,10 @@
 //! without a server.
 
 use super::backoff;
+use crate::adobe::{Outcome, RowProblem};
 use crate::clock::millis;
 use crate::config::RetrySettings;
 use crate::outbox::Decision;
-use crate::target::{Outcome, RowProblem};
 
 /// The decision for a row whose request(s) ended with `outcome`. `attempts` is the row's count of
 /// earlier refusals; `jitter` is a random draw in `[0, 1)`.

@@ -4,10 +4,10 @@
 //! ([`super::Deliverer`]) joins the two.
 
 use super::{Allowance, CrashPlan, CrashPoint, Gate, Heartbeat, PauseReason, Suspects, Verdict};
+use crate::adobe::{Check, Outcome, PreparedRequest, TargetClient};
 use crate::clock::Timeline;
 use crate::config::{Settings, Token};
 use crate::metrics::Metrics;
-use crate::target::{Check, Outcome, PreparedRequest, TargetClient};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};

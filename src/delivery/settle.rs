@@ -7,10 +7,10 @@
 
 use super::suspects::STRIKES_TO_FAIL;
 use super::{Plan, backoff, decide};
+use crate::adobe::Outcome;
 use crate::clock::millis;
 use crate::config::RetrySettings;
 use crate::outbox::{Decision, RowResult};
-use crate::target::Outcome;
 
 /// How far sending a plan got.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -239,10 +239,10 @@ fn struck(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adobe::PreparedRequest;
     use crate::config::Method;
     use crate::delivery::group::Part;
     use crate::outbox::ClaimedRow;
-    use crate::target::PreparedRequest;
     use std::num::NonZeroU32;
     use std::time::Duration;
 

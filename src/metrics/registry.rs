@@ -1,7 +1,7 @@
 //! Counters and the request-latency histogram, updated by delivery as requests are answered, and
 //! written out in Prometheus' text format.
 
-use crate::target::Outcome;
+use crate::adobe::Outcome;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -2,8 +2,8 @@
 
 use crate::fake_target::Received;
 use crate::helpers::{PC, TestApp};
+use profile_outbox::adobe::GET_LIMIT_BYTES;
 use profile_outbox::outbox::NewRow;
-use profile_outbox::target::GET_LIMIT_BYTES;
 use serde_json::json;
 
 #[tokio::test]

@@ -2,13 +2,13 @@
 //! loader, and a deliverer driven one batch at a time on a manual clock.
 
 use crate::fake_target::FakeTarget;
+use profile_outbox::adobe::{Endpoint, TargetClient};
 use profile_outbox::clock::{Clock, Timeline};
 use profile_outbox::config::{self, Settings, Token};
 use profile_outbox::db::{self, Durability, OpenMode};
 use profile_outbox::delivery::{BatchReport, Deliverer};
 use profile_outbox::outbox::{self, NewRow};
 use profile_outbox::state;
-use profile_outbox::target::{Endpoint, TargetClient};
 use sqlx::{Row, SqlitePool};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

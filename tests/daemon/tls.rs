@@ -3,7 +3,7 @@
 //! whose certificate a test CA, made at run time, signed (as a store's TLS-inspecting proxy does).
 
 use crate::helpers::{PC, TestApp};
-use profile_outbox::target::{Outcome, PreparedRequest, TargetClient};
+use profile_outbox::adobe::{Outcome, PreparedRequest, TargetClient};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use serde_json::json;
 use std::net::SocketAddr;

@@ -8,9 +8,9 @@
 use crate::plan::Faults;
 use crate::rows::{POISON_5XX, POISON_403, REFUSED};
 use futures_util::future::BoxFuture;
+use profile_outbox::adobe::{PreparedRequest, SUCCESS_BODY, SimulatedAnswer, SimulatedTarget};
 use profile_outbox::clock::Clock;
 use profile_outbox::config::{Method, Token};
-use profile_outbox::target::{PreparedRequest, SUCCESS_BODY, SimulatedAnswer, SimulatedTarget};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;

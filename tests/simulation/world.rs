@@ -2,16 +2,16 @@
 //! clock, the fake Target, producers, operators, crashes and restarts, then a fault-free phase
 //! that must bring every row to rest. Returns what happened; `check` judges it.
 
+use crate::target::{FakeTarget, Received};
 use crate::plan::{Admin, History, Step};
 use crate::rows::RowSpec;
-use crate::target::{FakeTarget, Received};
 use anyhow::Context;
 use profile_outbox::admin::{self, Change, OrderGuard, PurgeScope, RowFilter};
+use profile_outbox::adobe::{Endpoint, TargetClient};
 use profile_outbox::clock::{Clock, Timeline};
 use profile_outbox::config::{Settings, Token};
 use profile_outbox::db::{self, Durability, OpenMode};
 use profile_outbox::delivery::Deliverer;
-use profile_outbox::target::{Endpoint, TargetClient};
 use profile_outbox::{housekeeping, outbox, state};
 use sqlx::SqlitePool;
 use std::cell::RefCell;

@@ -3,9 +3,9 @@
 //! round asks the profile fetch API first about each visitor it does not already know.
 
 use super::*;
+use crate::adobe::{Check, Outcome};
 use crate::delivery::{Lookup, Progress};
 use crate::outbox::profiles::Missing;
-use crate::target::{Check, Outcome};
 
 /// The wait before looking a missing visitor up again, from a minute doubling to ten.
 const FIRST_LOOK_AGAIN: Duration = Duration::from_secs(60);

@@ -3,9 +3,9 @@
 //! results.
 
 use super::*;
+use crate::adobe::Outcome;
 use crate::delivery::gate::blamable;
 use crate::delivery::{Attempt, Part, Progress, Verdict};
-use crate::target::Outcome;
 
 /// A plan and how many of its leading parts the quota reserved calls for.
 pub(super) struct Sendable {

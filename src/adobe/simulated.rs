@@ -81,7 +81,7 @@ mod tests {
         let ok = SimulatedAnswer::Http {
             status: 200,
             retry_after: None,
-            body: crate::target::SUCCESS_BODY.to_owned(),
+            body: crate::adobe::SUCCESS_BODY.to_owned(),
         };
         assert_eq!(ok.outcome(), Outcome::Delivered { status: 200 });
         let slow = SimulatedAnswer::Http {
