@@ -1,31 +1,21 @@
 //! `status`: the daemon's health and the outbox's backlog, read in one snapshot.
 //!
-//! Every count comes from an index or the table's page headers (migrations 0001 and 0003), so the
-//! answer takes milliseconds with millions of rows: pending and in-flight rows from their partial
-//! indexes, failed and cancelled from theirs, delivered as the rest of `count(*)`.
+//! The row figures come from the queue's one source (`outbox::figures`): the counts migration 0007
+//! keeps and the pending rows' schedule, so the answer takes the same few milliseconds with ten
+//! thousand rows or ten million (BENCHMARKS.md).
 
 use super::daemon::DaemonView;
 use super::open::Database;
 use super::render::{self, age, relative, when};
 use crate::clock::Clock;
+use crate::outbox::figures;
 use crate::quota::{self, Usage};
-use sqlx::SqliteConnection;
 use std::path::PathBuf;
+
+pub use crate::outbox::figures::Counts;
 
 /// A running daemon that has not saved its state for this long may be stuck.
 pub const HEARTBEAT_STALE_MS: i64 = 5 * 60 * 1000;
-
-/// Rows per state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub pending: i64,
-    pub in_flight: i64,
-    pub delivered: i64,
-    pub failed: i64,
-    /// Of the failed rows, those that failed because Target has no profile for their visitor.
-    pub failed_no_profile: i64,
-    pub cancelled: i64,
-}
 
 /// Everything `status` shows. Times are wall-clock ms.
 #[derive(Clone, Debug)]
@@ -52,100 +42,25 @@ pub async fn read_status(db: &Database, quota_limit: i64, clock: Clock) -> anyho
     let daemon = DaemonView::observe(db, &mut tx).await?;
     let frame = daemon.frame(clock);
     let now = frame.now_ms();
-    let counts = counts(&mut tx).await?;
-    let backlog = backlog(&mut tx, now).await?;
+    let counts = figures::counts(&mut tx).await?;
+    let schedule = figures::schedule(&mut tx, counts.pending, now).await?;
     let mut quota = quota::usage(&mut tx, now, quota_limit).await?;
     quota.next_free_at = quota.next_free_at.map(|t| frame.to_wall_ms(t));
-    let failed_ids =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE state = 'failed' ORDER BY id DESC LIMIT 5")
-            .fetch_all(&mut *tx)
-            .await?;
+    let failed_ids = sqlx::query_scalar(figures::NEWEST_FAILED)
+        .fetch_all(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Status {
         database: db.path.clone(),
         now_ms: frame.wall_now_ms(),
         daemon,
         counts,
-        oldest_pending: backlog.oldest,
-        due_now: backlog.due_now,
-        next_retry_at_ms: backlog.next_retry.map(|t| frame.to_wall_ms(t)),
+        oldest_pending: schedule.oldest,
+        due_now: schedule.due_now,
+        next_retry_at_ms: schedule.next_retry.map(|t| frame.to_wall_ms(t)),
         quota,
         failed_ids,
     })
-}
-
-/// The pending rows: the first added, how many are due at `now` and the next retry time (both on
-/// the timeline), all from the index `outbox_due`.
-struct Backlog {
-    oldest: Option<(i64, i64)>,
-    due_now: i64,
-    next_retry: Option<i64>,
-}
-
-async fn backlog(conn: &mut SqliteConnection, now: i64) -> sqlx::Result<Backlog> {
-    // min(id) over the index, not the table: SQLite would otherwise walk the table from its
-    // first row to the first pending one, past every delivered row.
-    let oldest = sqlx::query_as(
-        "SELECT id, created_at FROM outbox WHERE id =
-             (SELECT min(id) FROM outbox INDEXED BY outbox_due WHERE state = 'pending')",
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let due_now = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?",
-    )
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    let next_retry = sqlx::query_scalar(
-        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
-    )
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Backlog {
-        oldest,
-        due_now,
-        next_retry,
-    })
-}
-
-async fn counts(conn: &mut SqliteConnection) -> sqlx::Result<Counts> {
-    // `count(*)` with no WHERE is answered from the table's pages without reading the rows.
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&mut *conn)
-        .await?;
-    let pending = count(conn, "SELECT count(*) FROM outbox WHERE state = 'pending'").await?;
-    let in_flight = count(
-        conn,
-        "SELECT count(*) FROM outbox WHERE state = 'in_flight'",
-    )
-    .await?;
-    let failed = count(conn, "SELECT count(*) FROM outbox WHERE state = 'failed'").await?;
-    // Known by the reason's first words (`delivery::NO_PROFILE`); failed rows have an index.
-    let failed_no_profile = count(
-        conn,
-        "SELECT count(*) FROM outbox WHERE state = 'failed' AND last_status = 404
-           AND last_error LIKE 'Target has no profile for this visitor%'",
-    )
-    .await?;
-    let cancelled = count(
-        conn,
-        "SELECT count(*) FROM outbox WHERE state = 'cancelled'",
-    )
-    .await?;
-    Ok(Counts {
-        pending,
-        in_flight,
-        delivered: total - pending - in_flight - failed - cancelled,
-        failed,
-        failed_no_profile,
-        cancelled,
-    })
-}
-
-async fn count(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<i64> {
-    sqlx::query_scalar(sql).fetch_one(conn).await
 }
 
 impl Status {

@@ -1,4 +1,5 @@
-//! The one-line summary systemd shows in `systemctl status`: rows pending, quota left, any pause.
+//! The one-line summary systemd shows in `systemctl status`: rows waiting (from the queue's one
+//! source of figures, `outbox::figures`), quota left, any pause.
 
 use crate::systemd::Notifier;
 use sqlx::{Row, SqlitePool};
@@ -10,16 +11,14 @@ const EVERY: Duration = Duration::from_secs(10);
 
 /// Builds the line from the database.
 pub async fn status_line(pool: &SqlitePool) -> sqlx::Result<String> {
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox INDEXED BY outbox_visitor_unfinished WHERE state IN ('pending', 'in_flight')",
-    )
-    .fetch_one(pool)
-    .await?;
+    let mut tx = pool.begin().await?;
+    let pending = crate::outbox::figures::counts(&mut tx).await?.waiting();
     let state = sqlx::query(
         "SELECT quota_limit, calls_in_window, pause_reason FROM daemon_state WHERE id = 1",
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     // Before the first batch the limit is not recorded yet: say so rather than "0 of 0".
     let (quota, pause) = match state {
         Some(row) => (
@@ -82,11 +81,23 @@ mod tests {
             .await
             .expect("a batch recorded");
         let after = status_line(&pool).await.expect("line");
+        for state in ["pending", "in_flight", "failed"] {
+            sqlx::query("INSERT INTO outbox (mbox_pc, attributes, state) VALUES ('1-1.01_00', '{}', ?1)")
+                .bind(state)
+                .execute(&pool)
+                .await
+                .expect("row added");
+        }
+        let waiting = status_line(&pool).await.expect("line");
 
         assert_eq!(
             before,
             "0 rows waiting, calls left in 24h: not counted before the first batch"
         );
         assert_eq!(after, "0 rows waiting, 999960 of 1000000 calls left in 24h");
+        assert_eq!(
+            waiting,
+            "2 rows waiting, 999960 of 1000000 calls left in 24h"
+        );
     }
 }

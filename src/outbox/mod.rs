@@ -2,6 +2,9 @@
 
 mod claim;
 mod enqueue;
+pub mod figures;
+#[cfg(test)]
+mod figures_history;
 pub mod profiles;
 mod record;
 mod recover;
@@ -10,6 +13,7 @@ mod set_aside;
 
 pub use claim::{claim, has_due};
 pub use enqueue::{NewRow, enqueue};
+pub use figures::Counts;
 pub use record::{Decision, RowResult, record};
 pub use recover::release_in_flight;
 pub use row::{ClaimedRow, State, column_text};
