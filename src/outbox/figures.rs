@@ -1,10 +1,9 @@
 //! The queue's figures, one source for `status`, systemd's status line and `/metrics`: rows per
 //! state, read from the counts migration 0007's triggers keep as rows change, and the pending rows'
-//! schedule, read through `outbox_due`. No figure counts the table or a state's index, so reading
-//! them costs the same with ten thousand rows as with ten million. The one walk left is over the
-//! pending rows the daemon has put off (`next_attempt_at` set: a retry after a refusal, a wait for a
-//! profile or for the quota), which is bounded by what the daemon put off, not by the backlog
-//! (docs/schema.md, "Figures").
+//! schedule, read by seeks into `outbox_pending` and `outbox_due`. No figure counts the table or a
+//! state's index, so reading them costs the same with ten thousand rows as with ten million. The
+//! one count left, rows due now, counts the smaller side of now in `outbox_due` (docs/schema.md,
+//! "Figures").
 
 use sqlx::{Row, SqliteConnection};
 
@@ -65,34 +64,36 @@ pub async fn counts(conn: &mut SqliteConnection) -> sqlx::Result<Counts> {
     Ok(counts)
 }
 
-/// The lowest pending id among rows never put off (`next_attempt_at` 0, as a producer inserts and
-/// `retry` resets): the first entry of that value in `outbox_due`, which is ordered by id within it.
-pub const FIRST_NEW: &str = "SELECT min(id) FROM outbox INDEXED BY outbox_due
-     WHERE state = 'pending' AND next_attempt_at = 0";
-
-/// The pending rows put off (`next_attempt_at` after 0), walked once through `outbox_due`: their
-/// lowest id, how many wait past `?1` (now, on the timeline) and the earliest of those times.
-/// Negative times (only a producer could write one) are due and walked with them. Two ranges, not
-/// `<> 0`, which SQLite would answer by walking the whole index.
-pub const PUT_OFF: &str = "SELECT min(id),
-            count(*) FILTER (WHERE next_attempt_at > ?1),
-            min(next_attempt_at) FILTER (WHERE next_attempt_at > ?1)
-     FROM (SELECT id, next_attempt_at FROM outbox INDEXED BY outbox_due
-           WHERE state = 'pending' AND next_attempt_at < 0
-           UNION ALL
-           SELECT id, next_attempt_at FROM outbox INDEXED BY outbox_due
-           WHERE state = 'pending' AND next_attempt_at > 0)";
+/// The lowest pending id: the first entry of `outbox_pending` (migration 0007), one seek.
+pub const FIRST_PENDING: &str =
+    "SELECT min(id) FROM outbox INDEXED BY outbox_pending WHERE state = 'pending'";
 
 /// The lowest id in flight: the first entry of `outbox_in_flight`.
 pub const FIRST_IN_FLIGHT: &str =
     "SELECT min(id) FROM outbox INDEXED BY outbox_in_flight WHERE state = 'in_flight'";
+
+/// The earliest time after `?1` (now, on the timeline) a pending row waits for: the first entry
+/// of `outbox_due` past now, one seek.
+pub const NEXT_RETRY: &str = "SELECT min(next_attempt_at) FROM outbox INDEXED BY outbox_due
+     WHERE state = 'pending' AND next_attempt_at > ?1";
+
+/// Pending rows due at `?1`, counted through `outbox_due` up to `?2` of them.
+pub const DUE_UP_TO: &str = "SELECT count(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_due
+     WHERE state = 'pending' AND next_attempt_at <= ?1 LIMIT ?2)";
+
+/// Pending rows waiting past `?1`, counted through `outbox_due` up to `?2` of them.
+pub const LATER_UP_TO: &str = "SELECT count(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_due
+     WHERE state = 'pending' AND next_attempt_at > ?1 LIMIT ?2)";
+
+/// The first bound [`due_now`] counts to on either side of now.
+const FIRST_BOUND: i64 = 4_096;
 
 /// The pending rows' schedule at a moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Schedule {
     /// The lowest-numbered pending row (the first added of those waiting): id and `created_at`.
     pub oldest: Option<(i64, i64)>,
-    /// Pending rows whose time has come: the pending count less those that wait for later.
+    /// Pending rows whose time has come.
     pub due_now: i64,
     /// The earliest time (on the timeline) a pending row not due yet waits for.
     pub next_retry: Option<i64>,
@@ -104,38 +105,67 @@ pub async fn schedule(
     pending: i64,
     now: i64,
 ) -> sqlx::Result<Schedule> {
-    let first_new: Option<i64> = sqlx::query_scalar(FIRST_NEW)
+    let first: Option<i64> = sqlx::query_scalar(FIRST_PENDING)
         .fetch_one(&mut *conn)
         .await?;
-    let put_off = sqlx::query(PUT_OFF).bind(now).fetch_one(&mut *conn).await?;
-    let first_put_off: Option<i64> = put_off.try_get(0)?;
-    let later: i64 = put_off.try_get(1)?;
-    let next_retry: Option<i64> = put_off.try_get(2)?;
-    let oldest = match lowest(first_new, first_put_off) {
+    let oldest = match first {
         Some(id) => created(conn, id).await?,
         None => None,
     };
+    let next_retry = sqlx::query_scalar(NEXT_RETRY)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(Schedule {
         oldest,
-        due_now: (pending - later).max(0),
+        due_now: due_now(conn, pending, now, FIRST_BOUND).await?,
         next_retry,
     })
+}
+
+/// Pending rows due at `now`. `outbox_due` splits the pending rows at now into those due and those
+/// waiting; whichever side is smaller is counted (the other is the kept pending count less it),
+/// found by counting both sides to a bound, from `first_bound` and growing fourfold, until one side
+/// ends below it. So the cost follows the smaller side: 10 million rows due and a few waiting cost
+/// a few entries.
+pub(super) async fn due_now(
+    conn: &mut SqliteConnection,
+    pending: i64,
+    now: i64,
+    first_bound: i64,
+) -> sqlx::Result<i64> {
+    let mut bound = first_bound.max(1);
+    loop {
+        let due: i64 = sqlx::query_scalar(DUE_UP_TO)
+            .bind(now)
+            .bind(bound)
+            .fetch_one(&mut *conn)
+            .await?;
+        if due < bound {
+            return Ok(due);
+        }
+        let later: i64 = sqlx::query_scalar(LATER_UP_TO)
+            .bind(now)
+            .bind(bound)
+            .fetch_one(&mut *conn)
+            .await?;
+        if later < bound {
+            return Ok((pending - later).max(0));
+        }
+        bound = bound.saturating_mul(4);
+    }
 }
 
 /// The oldest row not finished (pending or in flight): id and `created_at`. Ids grow with
 /// insertion, so the lowest id is the first added.
 pub async fn oldest_waiting(conn: &mut SqliteConnection) -> sqlx::Result<Option<(i64, i64)>> {
-    let first_new: Option<i64> = sqlx::query_scalar(FIRST_NEW)
-        .fetch_one(&mut *conn)
-        .await?;
-    let first_put_off: Option<i64> = sqlx::query_scalar(PUT_OFF)
-        .bind(i64::MAX)
+    let first_pending: Option<i64> = sqlx::query_scalar(FIRST_PENDING)
         .fetch_one(&mut *conn)
         .await?;
     let first_in_flight: Option<i64> = sqlx::query_scalar(FIRST_IN_FLIGHT)
         .fetch_one(&mut *conn)
         .await?;
-    match lowest(lowest(first_new, first_put_off), first_in_flight) {
+    match lowest(first_pending, first_in_flight) {
         Some(id) => created(conn, id).await,
         None => Ok(None),
     }
@@ -187,12 +217,16 @@ mod tests {
         for (sql, wanted) in [
             (COUNTS, "SCAN outbox_counts"),
             (
-                FIRST_NEW,
-                "SEARCH outbox USING COVERING INDEX outbox_due (next_attempt_at=?)",
+                FIRST_PENDING,
+                "SEARCH outbox USING COVERING INDEX outbox_pending",
             ),
             (
                 FIRST_IN_FLIGHT,
                 "SEARCH outbox USING COVERING INDEX outbox_in_flight",
+            ),
+            (
+                NEXT_RETRY,
+                "SEARCH outbox USING COVERING INDEX outbox_due (next_attempt_at>?)",
             ),
             (NEWEST_FAILED, "SCAN outbox USING COVERING INDEX outbox_failed"),
             (CREATED, "SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)"),
@@ -200,15 +234,18 @@ mod tests {
             let details = plan(&mut conn, sql).await;
             assert_eq!(details, [wanted], "{sql}");
         }
-        // The put-off rows: two ranges of `outbox_due` on either side of 0, never all of it.
-        let put_off = plan(&mut conn, PUT_OFF).await;
-        for range in ["(next_attempt_at<?)", "(next_attempt_at>?)"] {
+        // The bounded counts: one range of `outbox_due` each, never all of it.
+        for (sql, range) in [
+            (DUE_UP_TO, "(next_attempt_at<?)"),
+            (LATER_UP_TO, "(next_attempt_at>?)"),
+        ] {
+            let details = plan(&mut conn, sql).await;
             let search = format!("SEARCH outbox USING COVERING INDEX outbox_due {range}");
-            assert!(put_off.contains(&search), "{put_off:?}");
+            assert!(details.contains(&search), "{details:?}");
+            assert!(
+                !details.iter().any(|d| d.starts_with("SCAN outbox")),
+                "{details:?}"
+            );
         }
-        assert!(
-            !put_off.iter().any(|d| d.starts_with("SCAN outbox")),
-            "{put_off:?}"
-        );
     }
 }

@@ -246,6 +246,19 @@ async fn history(pool: &SqlitePool, seed: u64) -> Result<(), String> {
                 "seed {seed}, step {n} ({what}): scanned {want:?}, kept {got:?}"
             ));
         }
+        // Small bounds, so that both sides of now are counted, and subtracted, as with millions.
+        let mut conn = pool.acquire().await.expect("connection");
+        for bound in [1, 2, 3] {
+            let due = figures::due_now(&mut conn, want.0.pending, now, bound)
+                .await
+                .expect("due now");
+            if due != want.1.due_now {
+                return Err(format!(
+                    "seed {seed}, step {n} ({what}): {due} due counted from {bound}, {} scanned",
+                    want.1.due_now
+                ));
+            }
+        }
     }
     Ok(())
 }
