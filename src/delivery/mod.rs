@@ -23,4 +23,4 @@ pub use policy::{decide, problem_decision};
 pub use sender::{Attempt, Lookup, Sender};
 pub use settle::{NO_PROFILE, Progress};
 pub use store::{Reserved, Store, Write};
-pub use suspects::Suspects;
+pub use suspects::{STRIKES_TO_FAIL, Suspects};

@@ -1,6 +1,7 @@
 //! The outbox table: one small file per operation on it.
 
 mod claim;
+mod deletable;
 mod enqueue;
 pub mod profiles;
 mod record;
@@ -9,6 +10,7 @@ mod row;
 mod set_aside;
 
 pub use claim::{claim, has_due};
+pub use deletable::KEPT_FOR_ORDER;
 pub use enqueue::{NewRow, enqueue};
 pub use record::{Decision, RowResult, record};
 pub use recover::release_in_flight;
