@@ -27,7 +27,7 @@ mod time;
 
 pub use rounds::Stats;
 use rounds::{CrashAfter, rounds};
-use setup::{bind, load_settings, temporary_folder};
+use setup::{bind, column, load_settings, temporary_folder};
 
 /// Client timeout: a hang costs this much simulated time.
 pub const TIMEOUT_MS: i64 = 10_000;
@@ -245,10 +245,15 @@ impl World {
 
     async fn insert(&mut self, rows: &[RowSpec]) -> anyhow::Result<()> {
         for row in rows {
-            let query = sqlx::query_scalar(
+            let sql = format!(
                 "INSERT INTO outbox (mbox_pc, mbox_3rd_party_id, attributes, source)
-                 VALUES (?, ?, ?, ?) RETURNING id",
+                 VALUES ({}, {}, {}, {}) RETURNING id",
+                column(1),
+                column(3),
+                column(5),
+                column(7)
             );
+            let query = sqlx::query_scalar(&sql);
             let query = bind(
                 bind(
                     bind(bind(query, &row.mbox_pc), &row.third_party),
