@@ -8,11 +8,11 @@ use crate::target::{FakeTarget, Received};
 use anyhow::Context;
 use profile_outbox::admin::{self, Change, OrderGuard, PurgeScope, RowFilter};
 use profile_outbox::adobe::{Endpoint, TargetClient};
-use profile_outbox::clock::{Clock, Timeline};
+use profile_outbox::clock::Clock;
 use profile_outbox::config::{Settings, Token};
-use profile_outbox::db::{self, Durability, OpenMode};
+use profile_outbox::daemon::{self, Started};
+use profile_outbox::db::{self, Durability, InstanceLock, OpenMode};
 use profile_outbox::delivery::Deliverer;
-use profile_outbox::{housekeeping, outbox, state};
 use sqlx::SqlitePool;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +51,8 @@ pub struct Outcome {
 
 struct Daemon {
     start_pool: SqlitePool,
+    /// Released when the simulated process goes away, as the kernel does.
+    _lock: InstanceLock,
     delivery_pool: SqlitePool,
     deliverer: Deliverer,
 }
@@ -114,27 +116,17 @@ impl World {
         Ok(world)
     }
 
-    /// Start-up as `profile-outbox run` does it: schema, timeline from the saved anchor, the
-    /// pending-rows cap, rows left in flight handed back; then a deliverer on its own connection.
+    /// Start-up as `profile-outbox run` does it (`daemon::start`: schema, timeline from the saved
+    /// anchor, the instance lock, the pending-rows cap, rows left in flight handed back); then a
+    /// deliverer on its own connection.
     async fn start(&mut self) -> anyhow::Result<()> {
         let busy = self.settings.database.busy_timeout;
-        let start_pool = db::open(
-            &self.path,
-            OpenMode::CreateIfMissing,
-            Durability::Normal,
-            busy,
-            4,
-        )
-        .await?;
-        db::migrate(&start_pool, &self.path).await?;
-        let saved = state::saved_anchor(&start_pool).await?;
-        let timeline = Timeline::resume(self.clock.clone(), saved.as_ref());
-        // As `daemon::start`: a slow-down pause the last run kept is carried over.
-        let slow_down_until = state::saved_slow_down(&start_pool).await?;
-        state::started(&start_pool, &timeline).await?;
-        housekeeping::apply_pending_limit(&start_pool, self.settings.database.max_pending_rows)
-            .await?;
-        outbox::release_in_flight(&start_pool, timeline.now_ms()).await?;
+        let Started {
+            pool: start_pool,
+            lock,
+            timeline,
+            slow_down_until,
+        } = daemon::start(&self.settings, self.clock.clone()).await?;
         let delivery_pool = db::open_for_delivery(&self.path, busy).await?;
         let token = self.current_token();
         let client = TargetClient::simulated(self.target.clone(), token);
@@ -152,6 +144,7 @@ impl World {
         }
         self.daemon = Some(Daemon {
             start_pool,
+            _lock: lock,
             delivery_pool,
             deliverer,
         });
