@@ -12,7 +12,7 @@ use crate::clock::{Timeline, millis};
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
 use crate::metrics::Metrics;
-use crate::outbox::{Decision, RowResult};
+use crate::outbox::{Claimed, Decision, RowResult};
 use crate::quota::{self, pool::PoolQuota};
 use crate::state::{self, Snapshot};
 use futures_util::StreamExt;
@@ -201,13 +201,21 @@ impl Deliverer {
             tracing::info!("quota available again; delivery resumes");
         }
         let groups_wanted = u32::try_from(usage.left()).unwrap_or(u32::MAX).min(limit);
-        let groups = self
+        let Claimed { groups, set_aside } = self
             .store
             .claim(now, groups_wanted, self.quota.rows_per_call())
             .await?;
+        // Rows the claim set aside (unreadable producer columns) were failed in its transaction.
+        self.metrics.rows_recorded(0, set_aside);
         if groups.is_empty() {
-            self.save_idle_state(now).await?;
-            return Ok(BatchReport::default());
+            if set_aside == 0 {
+                self.save_idle_state(now).await?;
+            }
+            return Ok(BatchReport {
+                claimed: set_aside,
+                failed: set_aside,
+                ..BatchReport::default()
+            });
         }
         self.crash_point(CrashPoint::AfterClaim);
         self.heartbeat.beat();
@@ -230,6 +238,8 @@ impl Deliverer {
         let mut report = summarize(&results);
         report.requests = u32::try_from(sent).unwrap_or(u32::MAX);
         self.record(&results, &report, reservation, sent).await?;
+        report.claimed += set_aside;
+        report.failed += set_aside;
         self.heartbeat.beat();
         Ok(report)
     }

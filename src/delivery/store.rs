@@ -4,7 +4,7 @@
 //! local ledger.
 
 use crate::housekeeping::WalCheckpointer;
-use crate::outbox::{self, ClaimedRow, profiles};
+use crate::outbox::{self, Claimed, profiles};
 use crate::quota::pool::{PoolQuota, PoolReservation};
 use crate::quota::{self, Reservation, Usage};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
@@ -104,7 +104,7 @@ impl Store {
         now: i64,
         visitors: u32,
         rows_per_call: u32,
-    ) -> sqlx::Result<Vec<Vec<ClaimedRow>>> {
+    ) -> sqlx::Result<Claimed> {
         let _turn = self.write_turn.lock().await;
         outbox::claim(&self.pool, now, visitors, rows_per_call).await
     }

@@ -9,7 +9,7 @@ mod recover;
 mod row;
 mod set_aside;
 
-pub use claim::{claim, has_due};
+pub use claim::{Claimed, claim, has_due};
 pub use deletable::KEPT_FOR_ORDER;
 pub use enqueue::{NewRow, enqueue};
 pub use record::{Decision, RowResult, record};
