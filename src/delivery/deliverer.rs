@@ -6,21 +6,19 @@
 //! database nor a batch for its slowest request. The lanes share one limit on requests in flight
 //! (`workers.concurrency`) and take turns at the database's write lock.
 
-use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Reserved, Sender, Store};
+use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Sender, Store};
 use crate::adobe::{Endpoint, TargetClient};
-use crate::clock::{Timeline, millis};
+use crate::clock::Timeline;
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
 use crate::metrics::Metrics;
 use crate::outbox::{Claimed, Decision, RowResult};
-use crate::quota::{self, pool::PoolQuota};
-use crate::state::{self, Snapshot};
-use futures_util::StreamExt;
-use sqlx::{SqliteConnection, SqlitePool};
+use crate::quota::pool::PoolQuota;
+use sqlx::SqlitePool;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{Notify, RwLock};
+use std::time::Duration;
+use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
 mod lanes;

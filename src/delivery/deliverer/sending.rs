@@ -2,11 +2,15 @@
 //! a time, each part's requests in order through the sender, and each plan settled into its rows'
 //! results.
 
-use super::*;
+use super::Deliverer;
 use crate::adobe::Outcome;
+use crate::delivery::Plan;
 use crate::delivery::gate::blamable;
 use crate::delivery::suspects::Failure;
 use crate::delivery::{Attempt, Part, Progress, Verdict};
+use crate::outbox::{Decision, RowResult};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 /// A plan and how many of its leading parts the quota reserved calls for.
 pub(super) struct Sendable {
