@@ -36,12 +36,7 @@ async fn the_pool_commands_set_up_show_change_and_remove() {
     assert!(text(&again).contains("set up already"), "{}", text(&again));
 
     let mut conn = connect_url(&url).await;
-    let request = GrantRequest {
-        host: "store-7",
-        wanted: 120,
-        offline_share: 300,
-        refunds: &[],
-    };
+    let request = GrantRequest::new("store-7", 120, 300);
     grant(&mut conn, &request).await.unwrap();
 
     let shown = pool_command(&config, &["status", "--json"]);

@@ -6,7 +6,8 @@
 //! the database's own deadline for those calls. Refunds sent with a grant whose answer is lost
 //! are dropped, never sent twice: a lost refund wastes capacity, a doubled one would overspend.
 
-use super::{Grant, GrantRequest, Member, OfflineLedger, POOL_TIMEOUT, PoolError};
+use super::view::{self, PoolView};
+use super::{Grant, GrantRequest, Member, OfflineLedger, OfflineReport, POOL_TIMEOUT, PoolError};
 use crate::config::{PoolSettings, Settings};
 use crate::quota::{Reservation, Usage};
 use anyhow::Context;
@@ -23,6 +24,10 @@ const MIN_SEND_MS: i64 = 10_000;
 /// ...and only this long after the grant: later, what is left goes back with the next request,
 /// so capacity a host does not use soon returns to the others.
 const HOLD_MS: i64 = 2_000;
+/// The view for `status` is saved at most this often while it changes...
+const VIEW_EVERY_MS: i64 = 1_000;
+/// ...and this often anyway, since the offline share's calls age out of the window.
+const VIEW_REFRESH_MS: i64 = 60_000;
 
 /// Where a round's calls came from, so that unused ones go back there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +72,32 @@ struct Book {
     spent: Option<(i64, i64, i64)>,
     /// When the pool was last asked.
     asked_at: Option<i64>,
+    /// Since when this host cannot reach the pool, until it reports so with a grant.
+    offline_began: Option<i64>,
+    /// Whether this run reported its offline calls to the pool once (a restart may have
+    /// followed time offline).
+    reported: bool,
+    /// Whether the pool was last told this host has work (it asked for calls).
+    told_busy: bool,
+    /// For the view: whether the pool answered last, since when, and the last contact.
+    reachable: Option<bool>,
+    reachable_since: i64,
+    last_contact: Option<i64>,
+    last_error: Option<String>,
+    /// Offline reservations made: the view reads the offline ledger again when this moves.
+    offline_reservations: u64,
+}
+
+/// What the view shows that the host knows without reading its database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ViewKey {
+    reachable: Option<bool>,
+    since: i64,
+    held: i64,
+    offline_share: Option<i64>,
+    last_contact: Option<i64>,
+    error: Option<String>,
+    offline_reservations: u64,
 }
 
 /// The pool as this host uses it.
@@ -76,9 +107,13 @@ pub struct PoolQuota {
     /// Calls asked for at least, about a second's worth, so a busy host asks about once a second.
     chunk: i64,
     options: PgConnectOptions,
+    /// Where the pool is, for logs and the view: never the password.
+    address: String,
     ledger: OfflineLedger,
     conn: tokio::sync::Mutex<Option<PgConnection>>,
     book: Mutex<Book>,
+    /// When the view was last saved, and what it showed.
+    published: tokio::sync::Mutex<Option<(i64, ViewKey)>>,
 }
 
 /// The pool for delivery when `[quota.pool]` names one, its offline ledger in `sqlite`.
@@ -87,6 +122,9 @@ pub async fn open_for_delivery(
     sqlite: &SqlitePool,
 ) -> anyhow::Result<Option<PoolQuota>> {
     let Some(pool) = &settings.quota.pool else {
+        view::forget(sqlite)
+            .await
+            .context("cannot clear the quota pool's view in the database")?;
         return Ok(None);
     };
     // About a second's worth of calls at the configured rate.
@@ -108,6 +146,7 @@ impl PoolQuota {
         chunk: i64,
     ) -> anyhow::Result<PoolQuota> {
         let options = super::connect_options(settings)?;
+        view::prepare(&sqlite).await?;
         let ledger = OfflineLedger::open(sqlite).await?;
         let member = ledger.member().await?.filter(|m| m.host == settings.host);
         Ok(PoolQuota {
@@ -115,12 +154,14 @@ impl PoolQuota {
             offline_share: settings.offline_share,
             chunk: chunk.max(1),
             options,
+            address: super::address(&settings.url),
             ledger,
             conn: tokio::sync::Mutex::new(None),
             book: Mutex::new(Book {
                 member,
                 ..Book::default()
             }),
+            published: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -131,6 +172,12 @@ impl PoolQuota {
 
     /// Up to `wanted` calls at `now`: from the held grant, a new grant, or the offline share.
     pub async fn reserve(&self, now: i64, wanted: i64) -> sqlx::Result<PoolReservation> {
+        let reserved = self.reserve_now(now, wanted).await;
+        self.publish(now).await;
+        reserved
+    }
+
+    async fn reserve_now(&self, now: i64, wanted: i64) -> sqlx::Result<PoolReservation> {
         if let Some(taken) = self.book().take_held(now, wanted, false) {
             return Ok(taken);
         }
@@ -151,8 +198,12 @@ impl PoolQuota {
         };
         let asked = wanted.max(self.chunk);
         self.book().asked_at = Some(now);
-        match self.ask(&mut conn, asked, &refunds).await {
-            Ok(grant) => self.granted(now, wanted, asked, grant).await,
+        let report = self.offline_report(now).await;
+        match self.ask(&mut conn, asked, &refunds, report).await {
+            Ok(grant) => {
+                self.contacted(now, true);
+                self.granted(now, wanted, asked, grant).await
+            }
             Err(error) => {
                 *conn = None;
                 self.failed(now, &error);
@@ -166,12 +217,12 @@ impl PoolQuota {
         conn: &mut Option<PgConnection>,
         wanted: i64,
         refunds: &[(i64, i64)],
+        offline: Option<OfflineReport>,
     ) -> Result<Grant, PoolError> {
         let request = GrantRequest {
-            host: &self.host,
-            wanted,
-            offline_share: self.offline_share,
             refunds,
+            offline,
+            ..GrantRequest::new(&self.host, wanted, self.offline_share)
         };
         let exchange = async {
             let connection = match conn {
@@ -223,8 +274,51 @@ impl PoolQuota {
         Ok(taken.unwrap_or_else(|| nothing(now)))
     }
 
+    /// What to report of time offline with the next grant: after time cut off, and once a run.
+    async fn offline_report(&self, now: i64) -> Option<OfflineReport> {
+        let began = {
+            let book = self.book();
+            if book.reported && book.offline_began.is_none() {
+                return None;
+            }
+            book.offline_began
+        };
+        let calls = match self.offline_share() {
+            Some(share) => match self.ledger.usage(now, share).await {
+                Ok(usage) => usage.used,
+                // Reported again with the next grant.
+                Err(_) => return None,
+            },
+            None => 0,
+        };
+        Some(OfflineReport {
+            for_ms: began.map(|t| (now - t).max(0)),
+            calls,
+        })
+    }
+
+    /// The pool answered at `now`; `busy` when this host asked it for calls.
+    fn contacted(&self, now: i64, busy: bool) {
+        let mut book = self.book();
+        book.told_busy = busy;
+        book.offline_began = None;
+        book.reported = true;
+        book.last_contact = Some(now);
+        book.last_error = None;
+        if book.reachable != Some(true) {
+            book.reachable = Some(true);
+            book.reachable_since = now;
+        }
+    }
+
     fn failed(&self, now: i64, error: &PoolError) {
         let mut book = self.book();
+        book.offline_began.get_or_insert(now);
+        book.last_error = Some(error.to_string());
+        if book.reachable != Some(false) {
+            book.reachable = Some(false);
+            book.reachable_since = now;
+        }
         let refused = matches!(
             error,
             PoolError::NotInitialised | PoolError::ShareDoesNotFit { .. }
@@ -236,13 +330,15 @@ impl PoolQuota {
         if book.offline_until.is_none() {
             match &book.member {
                 Some(member) => tracing::warn!(
-                    host = %self.host, share = member.offline_share, %error,
-                    "quota pool unreachable: delivering within this host's offline share"
+                    host = %self.host, pool = %self.address, share = member.offline_share, %error,
+                    "quota pool at {} unreachable: delivering within this host's offline share",
+                    self.address
                 ),
                 None => tracing::warn!(
-                    host = %self.host, %error,
-                    "quota pool unreachable and this host was never accepted into it: \
-                     sending nothing until it answers"
+                    host = %self.host, pool = %self.address, %error,
+                    "quota pool at {} unreachable and this host was never accepted into it: \
+                     sending nothing until it answers",
+                    self.address
                 ),
             }
         }
@@ -262,6 +358,7 @@ impl PoolQuota {
             return Ok(nothing(now));
         };
         let reservation = self.ledger.reserve(now, wanted, share).await?;
+        self.book().offline_reservations += 1;
         Ok(PoolReservation {
             calls: reservation.calls,
             send_by: reservation.send_by,
@@ -290,24 +387,101 @@ impl PoolQuota {
         }
     }
 
-    /// While delivery is idle: gives back held and unused calls in one round trip, a second
-    /// after the last one, and then nothing more until the next grant.
+    /// While delivery is idle: gives back held and unused calls and tells the pool this host
+    /// has gone idle, in one round trip a second after the last one, and then asks nothing
+    /// more until the next grant.
     pub async fn settle_when_idle(&self, now: i64) {
-        {
+        let due = {
             let book = self.book();
             let owed = book.held.is_some_and(|h| h.calls > 0) || !book.refunds.is_empty();
             let recent = book.asked_at.is_some_and(|t| now - t < 1_000);
             let offline = book.offline_until.is_some_and(|t| t > now);
-            if !owed || recent || offline {
-                return;
+            (owed || book.told_busy) && !recent && !offline
+        };
+        if due {
+            let mut conn = self.conn.lock().await;
+            let refunds = self.book().refunds_due();
+            self.book().asked_at = Some(now);
+            let report = self.offline_report(now).await;
+            match self.ask(&mut conn, 0, &refunds, report).await {
+                Ok(_) => self.contacted(now, false),
+                Err(error) => {
+                    *conn = None;
+                    self.failed(now, &error);
+                }
             }
         }
-        let mut conn = self.conn.lock().await;
-        let refunds = self.book().refunds_due();
-        self.book().asked_at = Some(now);
-        if let Err(error) = self.ask(&mut conn, 0, &refunds).await {
-            *conn = None;
-            self.failed(now, &error);
+        self.publish(now).await;
+    }
+
+    /// Saves the view for `status` and `/metrics` when it changed (at once when the pool became
+    /// reachable or unreachable, else at most every second) or has not been saved for a minute.
+    /// A failed write is only logged: the view is for people, delivery does not wait on it.
+    async fn publish(&self, now: i64) {
+        // The other lane is saving it: this lane need not wait.
+        let Ok(mut published) = self.published.try_lock() else {
+            return;
+        };
+        let key = self.book().view_key(self.offline_share);
+        let due = match &*published {
+            None => true,
+            Some((at, last)) => {
+                (*last != key && (last.reachable != key.reachable || now - at >= VIEW_EVERY_MS))
+                    || now - at >= VIEW_REFRESH_MS
+            }
+        };
+        if !due {
+            return;
+        }
+        let saved = async {
+            let offline_used = match key.offline_share {
+                Some(share) => self.ledger.usage(now, share).await?.used,
+                None => 0,
+            };
+            let shown = PoolView {
+                pool: self.address.clone(),
+                host: self.host.clone(),
+                reachable: key.reachable,
+                since_ms: key.since,
+                held: key.held,
+                offline_share: key.offline_share,
+                offline_used,
+                last_contact_ms: key.last_contact,
+                error: key.error.clone(),
+            };
+            view::save(self.ledger.database(), &shown).await
+        };
+        match saved.await {
+            Ok(()) => *published = Some((now, key)),
+            Err(e) => tracing::debug!(error = %e, "cannot save the quota pool's view"),
+        }
+    }
+
+    /// Says in the log why delivery has no calls now: the pool cannot be reached and the
+    /// offline share is spent (or there is none), or the pool has nothing left to grant.
+    pub fn log_spent(&self, now: i64, usage: &Usage) {
+        let book = self.book();
+        let offline = book.offline_until.is_some_and(|t| t > now);
+        let pool = &self.address;
+        match (offline, &book.member) {
+            (true, Some(member)) => tracing::warn!(
+                host = %self.host, %pool, calls = usage.used, share = member.offline_share,
+                "quota pool at {pool} unreachable: this host's offline share is spent ({} of {} \
+                 calls in the last 24 hours, 0 left); delivery resumes when the pool answers \
+                 again (asked every few seconds) or as offline calls age out",
+                usage.used, usage.limit
+            ),
+            (true, None) => tracing::warn!(
+                host = %self.host, %pool,
+                "quota pool at {pool} unreachable and this host was never accepted into it: \
+                 sending nothing until it answers"
+            ),
+            (false, _) => tracing::warn!(
+                host = %self.host, %pool, calls = usage.used, shareable = usage.limit,
+                "the quota pool at {pool} has no calls left to grant ({} of the {} it may grant \
+                 are granted in the last 24 hours); asking it again every second",
+                usage.used, usage.limit
+            ),
         }
     }
 
@@ -385,6 +559,22 @@ fn spent_until(used: i64, limit: i64, until: i64) -> Usage {
 }
 
 impl Book {
+    fn view_key(&self, configured_share: i64) -> ViewKey {
+        let held = self.held.map_or(0, |h| h.calls) + self.refunds.iter().map(|r| r.1).sum::<i64>();
+        ViewKey {
+            reachable: self.reachable,
+            since: self.reachable_since,
+            held,
+            offline_share: self
+                .member
+                .as_ref()
+                .map(|m| m.offline_share.min(configured_share)),
+            last_contact: self.last_contact,
+            error: self.last_error.clone(),
+            offline_reservations: self.offline_reservations,
+        }
+    }
+
     /// Takes `wanted` calls from the held grant while it has long enough left to send them; all
     /// it has, when `partly`, else nothing unless it has them all.
     fn take_held(&mut self, now: i64, wanted: i64, partly: bool) -> Option<PoolReservation> {
