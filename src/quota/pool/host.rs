@@ -130,10 +130,11 @@ pub async fn open_for_delivery(
     // About a second's worth of calls at the configured rate.
     let chunk =
         i64::from(settings.quota.max_per_second.get()) + i64::from(settings.quota.burst.get());
+    let address = super::address(&pool.url);
     let quota = PoolQuota::open(pool, sqlite.clone(), chunk)
         .await
-        .with_context(|| format!("cannot prepare the quota pool at {}", pool.url))?;
-    tracing::info!(host = %pool.host, url = %pool.url, offline_share = pool.offline_share,
+        .with_context(|| format!("cannot prepare the quota pool at {address}"))?;
+    tracing::info!(host = %pool.host, pool = %address, offline_share = pool.offline_share,
         "quota from the pool shared with other hosts");
     Ok(Some(quota))
 }
