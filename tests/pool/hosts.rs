@@ -297,9 +297,16 @@ async fn the_view_for_status_shows_reachable_held_and_the_offline_share_left() {
         "{metrics}"
     );
 
-    // A host whose config no longer names a pool shows none.
-    forget_view(&outbox).await.unwrap();
+    // A host whose config no longer names a pool shows none, from the daemon's start.
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let no_pool = profile_outbox::config::load(Some(&config), Some(Default::default())).unwrap();
+    let opened = profile_outbox::quota::pool::open_for_delivery(&no_pool, &outbox)
+        .await
+        .unwrap();
+    assert!(opened.is_none());
     assert_eq!(read_view(&outbox).await.unwrap(), None);
+    forget_view(&outbox).await.unwrap();
     let mut metrics = String::new();
     render_metrics(&outbox, &mut metrics).await.unwrap();
     assert!(metrics.is_empty(), "{metrics}");
