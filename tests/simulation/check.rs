@@ -1,8 +1,8 @@
 //! Judges a finished history against every invariant, from the fake Target's log.
 
-use crate::target::Received;
 use crate::invariant::{Invariant, Violation};
 use crate::rows::Expect;
+use crate::target::Received;
 use crate::world::Outcome;
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,11 +1,11 @@
 //! The checker's own cases: small hand-made histories, each breaking one promise, so a checker
 //! that stopped seeing a break would fail here rather than pass every simulated history.
 
-use crate::target::Received;
 use crate::check::{BUSY_LIMIT, check};
 use crate::invariant::Invariant;
 use crate::minimise::Keep;
 use crate::rows::{Cell, Expect, RowSpec};
+use crate::target::Received;
 use crate::world::{Outcome, Stats};
 use std::collections::{BTreeMap, HashMap};
 

@@ -2,9 +2,9 @@
 //! clock, the fake Target, producers, operators, crashes and restarts, then a fault-free phase
 //! that must bring every row to rest. Returns what happened; `check` judges it.
 
-use crate::target::{FakeTarget, Received};
 use crate::plan::{Admin, History, Step};
 use crate::rows::RowSpec;
+use crate::target::{FakeTarget, Received};
 use anyhow::Context;
 use profile_outbox::admin::{self, Change, OrderGuard, PurgeScope, RowFilter};
 use profile_outbox::adobe::{Endpoint, TargetClient};
