@@ -33,7 +33,9 @@
 //! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`);
 //!   with `[quota.pool]`, the `pool` shared by several hosts through PostgreSQL (grants booked on
 //!   the database's clock, refunds riding on the next grant, an offline share spent from a local
-//!   ledger while the pool cannot be reached).
+//!   ledger while the pool cannot be reached; `view`, this host's view of it saved for `status`
+//!   and `/metrics`, and `host/telling`, what the host tells: that view, its log line when no
+//!   calls are left, its offline report to the pool).
 //! - [`clock`]: the host's clocks (`source`) and the daemon's `timeline`, which advances with real
 //!   time only, so wall-clock steps cannot stretch or shrink the quota window.
 //! - [`state`]: the daemon's visible state row (quota, pause, circuit, heartbeat) for operators.

@@ -3,5 +3,5 @@
 mod source;
 mod timeline;
 
-pub use source::{Clock, millis};
+pub use source::{Clock, WALL_OFFSET_ENV, millis};
 pub use timeline::{Anchor, Timeline};

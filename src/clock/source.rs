@@ -42,7 +42,8 @@ impl Clock {
                 .duration_since(UNIX_EPOCH)
                 .map(millis)
                 // A clock set before 1970 is a broken host; read it as the epoch rather than panic.
-                .unwrap_or(0),
+                .unwrap_or(0)
+                .saturating_add(test_wall_offset_ms()),
             Clock::Manual(t) => t.wall_ms.load(Ordering::SeqCst),
         }
     }
@@ -104,6 +105,27 @@ impl Clock {
             t.boot_ms.store(0, Ordering::SeqCst);
         }
     }
+}
+
+/// The fault suite's seam for a host whose wall clock is wrong by hours: with the `simulation`
+/// feature only (never in the release binary), `PROFILE_OUTBOX_TEST_WALL_OFFSET_MS` moves this
+/// process's wall clock that far from the host's. The boot clock is left alone.
+pub const WALL_OFFSET_ENV: &str = "PROFILE_OUTBOX_TEST_WALL_OFFSET_MS";
+
+#[cfg(feature = "simulation")]
+fn test_wall_offset_ms() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var(WALL_OFFSET_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+#[cfg(not(feature = "simulation"))]
+fn test_wall_offset_ms() -> i64 {
+    0
 }
 
 /// A duration in whole milliseconds, saturating rather than wrapping for absurd values.

@@ -179,7 +179,9 @@ impl Deliverer {
         let usage = self.store.usage(now, day_limit).await?;
         if usage.left() == 0 {
             let free_at = usage.next_free_at.unwrap_or(now);
-            if !self.quota_spent.swap(true, Ordering::SeqCst) {
+            if !self.quota_spent.swap(true, Ordering::SeqCst)
+                && !self.store.log_pool_spent(now, &usage)
+            {
                 tracing::warn!(
                     calls = usage.used,
                     next_call_in = ?Duration::from_millis(u64::try_from(free_at - now).unwrap_or(0)),

@@ -67,6 +67,16 @@ impl Store {
         self.pool_quota.as_ref().and_then(|q| q.pause(now))
     }
 
+    /// With a pool, says in the log why no calls are left (see `PoolQuota::log_spent`); `false`
+    /// without one.
+    pub fn log_pool_spent(&self, now: i64, usage: &Usage) -> bool {
+        let Some(pool_quota) = &self.pool_quota else {
+            return false;
+        };
+        pool_quota.log_spent(now, usage);
+        true
+    }
+
     /// Wakes `checkpointer` after every recorded batch.
     pub(super) fn set_checkpointer(&mut self, checkpointer: WalCheckpointer) {
         self.checkpointer = Some(checkpointer);
