@@ -81,6 +81,15 @@ class Handler(BaseHTTPRequestHandler):
         pass  # the JSON log above is the record
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A daemon stopped or killed mid-request hangs up: no fault of the fake's, no traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def read_mode():
     try:
         with open(MODE_FILE, encoding="utf-8") as f:
@@ -94,8 +103,7 @@ if __name__ == "__main__":
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     PORT_FILE, MODE_FILE, LOG_FILE = sys.argv[1:]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Handler)
     with open(PORT_FILE + ".tmp", "w", encoding="utf-8") as f:
         f.write(str(server.server_address[1]))
     # Renamed into place, so the script never reads a half-written port.
