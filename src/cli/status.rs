@@ -10,7 +10,7 @@ use crate::admin::{
 };
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::quota::pool::{PoolView, PoolViewDoc, read_view, render_pool};
+use crate::quota::pool::{PoolView, PoolViewDoc, pool_attention, read_view, render_pool};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,7 +19,8 @@ pub async fn status(config_path: Option<&Path>, args: StatusArgs) -> anyhow::Res
     let status = admin::read_status(&db, common::quota_limit(&settings), Clock::System).await?;
     let pool = pool_view(&settings, &db).await?;
     db.pool.close().await;
-    let attention = status.attention();
+    let mut attention = status.attention();
+    attention.extend(pool.as_ref().and_then(|v| pool_attention(v, status.now_ms)));
     let mut out = Out::stdout();
     if args.json {
         out.json(&WithPool {
@@ -27,7 +28,7 @@ pub async fn status(config_path: Option<&Path>, args: StatusArgs) -> anyhow::Res
             pool: pool.as_ref().map(PoolViewDoc::new),
         })?;
     } else {
-        let mut text = lines(&status, &attention);
+        let mut text = lines(&status, &attention, pool.is_some());
         if let Some(view) = &pool {
             // Before the blank line that ends the figures.
             let at = text.iter().position(String::is_empty).unwrap_or(text.len());
@@ -60,7 +61,9 @@ struct WithPool {
     pool: Option<PoolViewDoc>,
 }
 
-fn lines(s: &Status, attention: &[String]) -> Vec<String> {
+/// `pooled`: the quota is shared through a pool, whose lines say what this host may send; the
+/// local ledger's figure is then not the limit.
+fn lines(s: &Status, attention: &[String], pooled: bool) -> Vec<String> {
     let c = s.counts;
     let never = || "none".to_owned();
     let pairs = [
@@ -84,7 +87,14 @@ fn lines(s: &Status, attention: &[String]) -> Vec<String> {
             "next retry",
             s.next_retry_at_ms.map_or_else(never, |t| when(t, s.now_ms)),
         ),
-        ("quota", quota(s)),
+        (
+            "quota",
+            if pooled {
+                "shared with other hosts through the quota pool (below)".to_owned()
+            } else {
+                quota(s)
+            },
+        ),
         ("paused", paused(s)),
         ("last delivery", last_delivery(s)),
         ("last error", last_error(s)),

@@ -17,5 +17,6 @@ pub use offline::{Member, OfflineLedger};
 pub use schema::{init, remove, set_limit};
 pub use status::{HostStatus, OFFLINE_AFTER_SECS, OfflineSpan, PoolStatus, status};
 pub use view::{
-    PoolView, PoolViewDoc, forget as forget_view, read as read_view, render_metrics, render_pool,
+    PoolView, PoolViewDoc, attention as pool_attention, forget as forget_view, read as read_view,
+    render_metrics, render_pool,
 };

@@ -165,6 +165,27 @@ pub fn render_pool(view: &PoolView, now_ms: i64) -> Vec<String> {
     ]
 }
 
+/// What needs a person in this host's view of the pool, for `status`: the pool cannot be reached
+/// (the host delivers within its offline share meanwhile), more so once that share is spent.
+pub fn attention(view: &PoolView, now_ms: i64) -> Option<String> {
+    if view.reachable != Some(false) {
+        return None;
+    }
+    let since = when(view.since_ms, now_ms);
+    let left = match view.offline_left() {
+        Some(0) => {
+            "its offline share is spent, so nothing goes out until the pool answers".to_owned()
+        }
+        Some(left) => format!("it delivers within its offline share meanwhile ({left} calls left)"),
+        None => "it has no offline share, so nothing goes out until the pool answers".to_owned(),
+    };
+    Some(format!(
+        "the quota pool at {} cannot be reached since {since}; {left}; check the network to the \
+         pool's PostgreSQL and the server itself",
+        view.pool
+    ))
+}
+
 /// `status --json`'s `pool` object.
 #[derive(Clone, Debug, Serialize)]
 pub struct PoolViewDoc {
@@ -247,4 +268,36 @@ pub async fn render_metrics(sqlite: &SqlitePool, out: &mut String) -> sqlx::Resu
         view.last_contact_ms.map(seconds),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod attention_tests {
+    use super::*;
+
+    fn view(reachable: Option<bool>, share: Option<i64>, used: i64) -> PoolView {
+        PoolView {
+            pool: "db.example:5432/quota".to_owned(),
+            host: "store-1".to_owned(),
+            reachable,
+            since_ms: 0,
+            held: 0,
+            offline_share: share,
+            offline_used: used,
+            last_contact_ms: Some(0),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn an_unreachable_pool_needs_a_person_and_says_what_is_left_of_the_offline_share() {
+        assert_eq!(attention(&view(Some(true), Some(100), 0), 1_000), None);
+        assert_eq!(attention(&view(None, Some(100), 0), 1_000), None);
+        let some_left = attention(&view(Some(false), Some(100), 30), 1_000).unwrap_or_default();
+        assert!(
+            some_left.contains("db.example:5432/quota") && some_left.contains("70 calls left"),
+            "{some_left}"
+        );
+        let spent = attention(&view(Some(false), Some(100), 100), 1_000).unwrap_or_default();
+        assert!(spent.contains("offline share is spent"), "{spent}");
+    }
 }
