@@ -41,7 +41,7 @@
 //! - [`housekeeping`]: prunes finished rows past their retention, checkpoints the WAL, and keeps
 //!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint (`gauges`
 //!   read through each state's index and cached, `health` for `/healthz`, `server`).
-//!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications.
+//!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications (through `sd-notify`).
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.
 //! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables,
