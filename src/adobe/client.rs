@@ -250,6 +250,19 @@ fn transport_failure(error: &reqwest::Error) -> Outcome {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_client_holding_a_token_never_shows_it_in_debug_output() {
+        let token = Token::from_file_text("s3cr3t-value\n").ok().flatten();
+        let client = TargetClient::new(Duration::from_secs(1), 1, token);
+        let Ok(client) = client else {
+            panic!("{client:?}")
+        };
+        client.set_token(Token::from_file_text("n3w-s3cr3t").ok().flatten());
+        let shown = format!("{client:?} {client:#?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
+    }
+
     #[tokio::test]
     async fn the_instant_success_seam_answers_delivered_without_sending() {
         let request = PreparedRequest {
