@@ -1,5 +1,8 @@
-//! Time: the host's clocks, and the daemon's own timeline built on them.
+//! Time: the host's clocks, the tests' manual clock (feature `test-hooks`), and the daemon's own
+//! timeline built on them.
 
+#[cfg(feature = "test-hooks")]
+mod manual;
 mod source;
 mod timeline;
 
