@@ -14,7 +14,9 @@ mod store;
 mod suspects;
 
 pub use backoff::backoff;
-pub use crash::{CRASH_ENV, CrashPlan, CrashPoint};
+#[cfg(feature = "test-hooks")]
+pub use crash::CRASH_ENV;
+pub use crash::{CrashPlan, CrashPoint};
 pub use deliverer::{BatchReport, Deliverer};
 pub use gate::{Allowance, Gate, PauseReason, Verdict};
 pub use group::{Part, Plan};
