@@ -157,6 +157,11 @@ async fn status_shows_this_hosts_view_of_the_pool_only_when_the_config_names_one
         plain.contains("as store-9: reachable since") && plain.contains("20 calls held"),
         "{plain}"
     );
+    assert!(
+        plain.contains("shared with other hosts through the quota pool")
+            && !plain.contains("calls used in the last 24 hours"),
+        "the local ledger is not the limit with a pool: {plain}"
+    );
 
     let doc: serde_json::Value = serde_json::from_slice(&status(&without, true).stdout).unwrap();
     assert!(doc.get("pool").is_none(), "{doc}");
