@@ -29,19 +29,24 @@
 //!   `policy` turns an outcome into a row's next state; `gate` pauses everyone on slow-down,
 //!   outage or a refused token, unless the answer is one `suspects` row's own doing; `heartbeat`
 //!   is the loop's sign of life for the watchdog; `backoff` is the pure delay; `crash` is the
-//!   fault suite's seam for stopping the process at a named point of a batch.
+//!   fault suite's seam for stopping the process at a named point of a batch (test hooks like it,
+//!   the manual clock and the instant-success and simulated Targets, are built only with the
+//!   cargo feature `test-hooks`, which `cargo test` turns on and the release build does not).
 //! - [`quota`]: the rolling 24-hour ledger in SQLite (`ledger`) and its pure arithmetic (`window`);
 //!   with `[quota.pool]`, the `pool` shared by several hosts through PostgreSQL (grants booked on
 //!   the database's clock, refunds riding on the next grant, an offline share spent from a local
-//!   ledger while the pool cannot be reached).
-//! - [`clock`]: the host's clocks (`source`) and the daemon's `timeline`, which advances with real
-//!   time only, so wall-clock steps cannot stretch or shrink the quota window.
+//!   ledger while the pool cannot be reached; `view`, this host's view of it saved for `status`
+//!   and `/metrics`, and `host/telling`, what the host tells: that view, its log line when no
+//!   calls are left, its offline report to the pool).
+//! - [`clock`]: the host's clocks (`source`), the tests' `manual` clock, and the daemon's
+//!   `timeline`, which advances with real time only, so wall-clock steps cannot stretch or shrink
+//!   the quota window.
 //! - [`state`]: the daemon's visible state row (quota, pause, circuit, heartbeat) for operators.
 //! - [`token_watch`]: re-reads the token file when it changes and on SIGHUP.
 //! - [`housekeeping`]: prunes finished rows past their retention, checkpoints the WAL, and keeps
 //!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint (`gauges`
 //!   read through each state's index and cached, `health` for `/healthz`, `server`).
-//!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications.
+//!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications (through `sd-notify`).
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.
 //! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables,

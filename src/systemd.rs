@@ -1,84 +1,78 @@
-//! Talks to systemd when it runs us as `Type=notify`: READY, STATUS, WATCHDOG and STOPPING messages
-//! over the datagram socket named by `NOTIFY_SOCKET`. Outside systemd (no such variable) every call
-//! does nothing, so the daemon behaves the same either way.
+//! Talks to systemd when it runs us as `Type=notify`: READY, STATUS, WATCHDOG and STOPPING
+//! messages, sent by the `sd-notify` crate to the socket named by `NOTIFY_SOCKET` (systemd's is a
+//! path, `/run/systemd/notify`), with the watchdog's interval read from `WATCHDOG_USEC` and
+//! `WATCHDOG_PID`. Outside systemd (no such variable) every call does nothing, so the daemon
+//! behaves the same either way. What this module adds is the daemon's use of the protocol: pings
+//! at half the interval systemd allows, never more often, and a status that stays one line.
 
-use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use sd_notify::NotifyState;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 /// A connection to systemd's notify socket, if there is one.
-#[derive(Debug)]
 pub struct Notifier {
-    socket: Option<(UnixDatagram, SocketName)>,
+    channel: Channel,
+    active: bool,
     watchdog_every: Option<Duration>,
     last_ping: Option<Instant>,
 }
 
-#[derive(Debug)]
-enum SocketName {
-    Path(PathBuf),
-    /// A socket in the abstract namespace (`@name`).
-    Abstract(Vec<u8>),
+/// Where notifications go.
+enum Channel {
+    /// systemd's socket, through `sd-notify`.
+    Systemd,
+    /// A list the unit tests read, each message as it would be sent.
+    #[cfg(test)]
+    Recorded(std::sync::Arc<std::sync::Mutex<Vec<String>>>),
 }
 
 impl Notifier {
-    /// Reads `NOTIFY_SOCKET` and `WATCHDOG_USEC` (with `WATCHDOG_PID`, when set, naming us).
+    /// Reads `NOTIFY_SOCKET`, and `WATCHDOG_USEC` with `WATCHDOG_PID` (when set, it must name us).
     pub fn from_env() -> Notifier {
-        Notifier::from_values(
-            std::env::var_os("NOTIFY_SOCKET").map(|v| v.to_string_lossy().into_owned()),
-            std::env::var("WATCHDOG_USEC").ok(),
-            std::env::var("WATCHDOG_PID").ok(),
-        )
+        let active = std::env::var_os("NOTIFY_SOCKET").is_some_and(|socket| !socket.is_empty());
+        Notifier::new(Channel::Systemd, active, sd_notify::watchdog_enabled())
     }
 
-    pub(crate) fn from_values(
-        socket: Option<String>,
-        watchdog_usec: Option<String>,
-        watchdog_pid: Option<String>,
-    ) -> Notifier {
-        let name = socket
-            .filter(|s| !s.is_empty())
-            .map(|s| match s.strip_prefix('@') {
-                Some(name) => SocketName::Abstract(name.as_bytes().to_vec()),
-                None => SocketName::Path(PathBuf::from(s)),
-            });
-        let socket = name.and_then(|name| match UnixDatagram::unbound() {
-            Ok(socket) => Some((socket, name)),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot open a socket to talk to systemd");
-                None
-            }
-        });
-        let for_us = watchdog_pid.is_none_or(|pid| pid.trim() == std::process::id().to_string());
+    fn new(channel: Channel, active: bool, watchdog: Option<Duration>) -> Notifier {
         // Ping at half the interval systemd allows, as sd_watchdog_enabled(3) advises.
-        let watchdog_every = watchdog_usec
-            .and_then(|usec| usec.trim().parse::<u64>().ok())
-            .filter(|usec| *usec > 0 && for_us)
-            .map(|usec| Duration::from_micros(usec / 2));
+        let watchdog_every = watchdog.filter(|d| !d.is_zero()).map(|d| d / 2);
         Notifier {
-            socket,
+            channel,
+            active,
             watchdog_every,
             last_ping: None,
         }
     }
 
+    /// A notifier whose messages go to the returned list, as if systemd listened (`active`) with
+    /// a watchdog of `watchdog`.
+    #[cfg(test)]
+    pub(crate) fn recording(
+        active: bool,
+        watchdog: Option<Duration>,
+    ) -> (Notifier, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let sent = std::sync::Arc::default();
+        let channel = Channel::Recorded(std::sync::Arc::clone(&sent));
+        (Notifier::new(channel, active, watchdog), sent)
+    }
+
     /// Whether systemd is listening.
     pub fn is_active(&self) -> bool {
-        self.socket.is_some()
+        self.active
     }
 
     pub fn ready(&self) {
-        self.send("READY=1");
+        self.send(NotifyState::Ready);
     }
 
     pub fn stopping(&self) {
-        self.send("STOPPING=1");
+        self.send(NotifyState::Stopping);
     }
 
     /// One line for `systemctl status`.
     pub fn status(&self, line: &str) {
         let line: String = line.chars().filter(|c| *c != '\n').collect();
-        self.send(&format!("STATUS={line}"));
+        self.send(NotifyState::Status(&line));
     }
 
     /// How often to ping the watchdog (half the interval systemd allows), if it is on.
@@ -97,76 +91,85 @@ impl Notifier {
             return;
         }
         self.last_ping = Some(Instant::now());
-        self.send("WATCHDOG=1");
+        self.send(NotifyState::Watchdog);
     }
 
-    fn send(&self, message: &str) {
-        let Some((socket, name)) = &self.socket else {
+    fn send(&self, message: NotifyState<'_>) {
+        if !self.active {
             return;
-        };
-        let sent = match name {
-            SocketName::Path(path) => socket.send_to(message.as_bytes(), path),
-            SocketName::Abstract(name) => send_abstract(socket, name, message),
+        }
+        let sent = match &self.channel {
+            Channel::Systemd => sd_notify::notify(std::slice::from_ref(&message)),
+            #[cfg(test)]
+            Channel::Recorded(sent) => {
+                if let Ok(mut sent) = sent.lock() {
+                    sent.push(message.to_string());
+                }
+                Ok(())
+            }
         };
         if let Err(e) = sent {
-            tracing::debug!(error = %e, message, "systemd did not take a notification");
+            tracing::debug!(error = %e, %message, "systemd did not take a notification");
         }
     }
 }
 
-fn send_abstract(socket: &UnixDatagram, name: &[u8], message: &str) -> std::io::Result<usize> {
-    use std::os::linux::net::SocketAddrExt;
-    let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-    socket.send_to_addr(message.as_bytes(), &address)
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("active", &self.active)
+            .field("watchdog_every", &self.watchdog_every)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
-        let mut notifier = Notifier::from_values(None, Some("1000000".into()), None);
-        assert!(!notifier.is_active());
-        notifier.ready();
-        notifier.alive();
-        notifier.stopping();
+    fn sent(list: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
+        list.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     #[test]
-    fn messages_reach_the_socket_and_watchdog_pings_are_spaced() {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string());
-        let Ok(dir) = dir else { panic!("no temp dir") };
-        let path = dir.path().join("notify");
-        let listener = UnixDatagram::bind(&path).map_err(|e| e.to_string());
-        let Ok(listener) = listener else {
-            panic!("cannot bind")
-        };
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| e.to_string())
-            .ok();
-        let mut notifier = Notifier::from_values(
-            Some(path.display().to_string()),
-            Some("60000000".into()),
-            None,
-        );
+    fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
+        let (mut notifier, list) = Notifier::recording(false, Some(Duration::from_secs(1)));
+        assert!(!notifier.is_active());
+        notifier.ready();
+        notifier.alive();
+        notifier.status("2 pending");
+        notifier.stopping();
+        assert_eq!(sent(&list), Vec::<String>::new());
+    }
+
+    #[test]
+    fn messages_are_sent_in_order_and_watchdog_pings_are_spaced() {
+        let (mut notifier, list) = Notifier::recording(true, Some(Duration::from_secs(60)));
         notifier.ready();
         notifier.alive();
         notifier.alive();
         notifier.status("2 pending");
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        while let Ok(n) = listener.recv(&mut buf) {
-            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        assert_eq!(got, ["READY=1", "WATCHDOG=1", "STATUS=2 pending"]);
+        notifier.stopping();
+        assert_eq!(
+            sent(&list),
+            ["READY=1", "WATCHDOG=1", "STATUS=2 pending", "STOPPING=1"]
+        );
     }
 
     #[test]
-    fn a_watchdog_meant_for_another_process_is_ignored() {
-        let notifier =
-            Notifier::from_values(Some("/run/x".into()), Some("1000".into()), Some("1".into()));
-        assert_eq!(notifier.watchdog_every, None);
+    fn the_watchdog_is_pinged_at_half_its_interval_and_a_zero_interval_means_none() {
+        let (notifier, _) = Notifier::recording(true, Some(Duration::from_secs(60)));
+        assert_eq!(notifier.watchdog_every(), Some(Duration::from_secs(30)));
+        let (mut notifier, list) = Notifier::recording(true, Some(Duration::ZERO));
+        assert_eq!(notifier.watchdog_every(), None);
+        notifier.alive();
+        assert_eq!(sent(&list), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_status_with_a_line_break_is_sent_as_one_line() {
+        let (notifier, list) = Notifier::recording(true, None);
+        notifier.status("2 pending\n, paused");
+        assert_eq!(sent(&list), ["STATUS=2 pending, paused"]);
     }
 }

@@ -106,7 +106,9 @@ async fn time_claims(path: &Path, settings: &Settings) -> anyhow::Result<Vec<f64
     let mut just_put_back = false;
     while times.len() < CLAIMS {
         let started = Instant::now();
-        let groups = outbox::claim(&pool, now, batch, settings.quota.rows_per_call()).await?;
+        let groups = outbox::claim(&pool, now, batch, settings.quota.rows_per_call())
+            .await?
+            .groups;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         if groups.is_empty() {
             anyhow::ensure!(!just_put_back, "a claim found nothing in a full backlog");

@@ -2,10 +2,12 @@
 //!
 //! Each batch is one DELETE statement, so the write lock is held briefly and producers and the
 //! daemon go on between batches. The state condition is in the DELETE itself: a row still to be
-//! sent (pending, in flight, failed) is never deleted.
+//! sent (pending, in flight, failed) is never deleted, nor a delivered row newer than a failed row
+//! of its visitor (`outbox::KEPT_FOR_ORDER`: it is what stops `retry` from sending the older value
+//! over it).
 
 use super::filter::{RowFilter, bind_all};
-use crate::outbox::State;
+use crate::outbox::{KEPT_FOR_ORDER, State};
 use sqlx::SqlitePool;
 
 /// Rows deleted per statement.
@@ -40,7 +42,7 @@ impl PurgeScope {
 /// How many rows the purge would delete now.
 pub async fn count_purgeable(pool: &SqlitePool, scope: &PurgeScope) -> sqlx::Result<u64> {
     let (clause, values) = scope.filter().clause();
-    let sql = format!("SELECT count(*) FROM outbox {clause}");
+    let sql = format!("SELECT count(*) FROM outbox {clause} AND NOT {KEPT_FOR_ORDER}");
     let (count,): (i64,) = bind_all(sqlx::query_as(&sql), &values)
         .fetch_one(pool)
         .await?;
@@ -57,7 +59,7 @@ pub async fn purge(
     let (clause, values) = scope.filter().clause();
     let sql = format!(
         "DELETE FROM outbox WHERE id IN
-             (SELECT id FROM outbox {clause} AND id > ? ORDER BY id LIMIT ?)
+             (SELECT id FROM outbox {clause} AND NOT {KEPT_FOR_ORDER} AND id > ? ORDER BY id LIMIT ?)
          RETURNING id"
     );
     let mut deleted: u64 = 0;

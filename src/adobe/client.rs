@@ -3,9 +3,9 @@
 //! trusted) and, when `target.ca_file` names one, the CAs in that PEM file too, as a store's
 //! TLS-inspecting proxy needs.
 //!
-//! For benchmarks and tests only, a client can also answer every request itself with an instant
-//! success ([`TargetClient::instant_success`]), so the queue's own cost can be measured without
-//! HTTP. No setting or command reaches that seam.
+//! For benchmarks and tests only (cargo feature `test-hooks`, never in the release binary), a
+//! client can also answer every request itself with an instant success
+//! (`TargetClient::instant_success`), so the queue's own cost can be measured without HTTP.
 
 use super::{Check, Outcome, PreparedRequest, classify, classify_check};
 use crate::config::{Method, Token};
@@ -29,9 +29,10 @@ enum Transport {
     /// Over HTTP, as in production.
     Http(reqwest::Client),
     /// Not at all: every request is answered at once with Target's success. A benchmark seam.
+    #[cfg(feature = "test-hooks")]
     InstantSuccess,
-    /// To a Target in the same process, for the seeded simulation (feature `simulation`).
-    #[cfg(feature = "simulation")]
+    /// To a Target in the same process, for the seeded simulation (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     Simulated(Arc<dyn super::SimulatedTarget>),
 }
 
@@ -76,8 +77,8 @@ impl TargetClient {
 
     /// A client that sends nothing and answers every request with an instant success (HTTP 200
     /// and Target's success body). A seam for benchmarks and tests that measure the queue without
-    /// the network; not reachable from the configuration or the command line.
-    #[doc(hidden)]
+    /// the network; built only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub fn instant_success() -> TargetClient {
         TargetClient {
             transport: Transport::InstantSuccess,
@@ -86,8 +87,8 @@ impl TargetClient {
     }
 
     /// A client whose requests go to `target`, a Target in the same process, carrying `token`.
-    /// The simulation's seam: built only with the `simulation` feature.
-    #[cfg(feature = "simulation")]
+    /// The simulation's seam: built only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub fn simulated(target: Arc<dyn super::SimulatedTarget>, token: Option<Token>) -> Self {
         TargetClient {
             transport: Transport::Simulated(target),
@@ -115,10 +116,11 @@ impl TargetClient {
                 ),
                 Err(failure) => failure,
             },
+            #[cfg(feature = "test-hooks")]
             Transport::InstantSuccess => {
                 classify(200, None, super::SUCCESS_BODY, SystemTime::now())
             }
-            #[cfg(feature = "simulation")]
+            #[cfg(feature = "test-hooks")]
             Transport::Simulated(target) => {
                 let token = self.token.read().ok().and_then(|t| t.clone());
                 target.answer(request, token.as_ref()).await.outcome()
@@ -139,8 +141,9 @@ impl TargetClient {
                 ),
                 Err(failure) => Check::Unclear(failure),
             },
+            #[cfg(feature = "test-hooks")]
             Transport::InstantSuccess => Check::Exists,
-            #[cfg(feature = "simulation")]
+            #[cfg(feature = "test-hooks")]
             Transport::Simulated(target) => {
                 let token = self.token.read().ok().and_then(|t| t.clone());
                 target.answer(request, token.as_ref()).await.check()
@@ -249,6 +252,19 @@ fn transport_failure(error: &reqwest::Error) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_holding_a_token_never_shows_it_in_debug_output() {
+        let token = Token::from_file_text("s3cr3t-value\n").ok().flatten();
+        let client = TargetClient::new(Duration::from_secs(1), 1, token);
+        let Ok(client) = client else {
+            panic!("{client:?}")
+        };
+        client.set_token(Token::from_file_text("n3w-s3cr3t").ok().flatten());
+        let shown = format!("{client:?} {client:#?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
+    }
 
     #[tokio::test]
     async fn the_instant_success_seam_answers_delivered_without_sending() {

@@ -6,7 +6,7 @@ mod outcome;
 mod problem;
 mod request;
 mod sandbox;
-#[cfg(feature = "simulation")]
+#[cfg(feature = "test-hooks")]
 mod simulated;
 mod update;
 mod visitor;
@@ -16,7 +16,7 @@ pub use outcome::{Check, Outcome, TIMED_OUT, classify, classify_check, parse_ret
 pub use problem::RowProblem;
 pub use request::{Endpoint, GET_LIMIT_BYTES, POST_LIMIT_BYTES, PreparedRequest, prepare};
 pub use sandbox::{SUCCESS_BODY, Sandbox};
-#[cfg(feature = "simulation")]
+#[cfg(feature = "test-hooks")]
 pub use simulated::{SimulatedAnswer, SimulatedTarget};
 pub use update::ProfileUpdate;
 pub use visitor::VisitorId;

@@ -1,4 +1,4 @@
-//! The simulation's seam (cargo feature `simulation`, off by default and never in the release
+//! The simulation's seam (cargo feature `test-hooks`, off by default and never in the release
 //! binary): a fake Target inside the process answers each prepared request, and its answer is
 //! classified by the same [`classify`] as an answer that came over HTTP.
 //!

@@ -3,7 +3,7 @@
 //! the configuration, runs one transaction and exits.
 
 use crate::config::{self, PoolSettings};
-use crate::quota::pool::{self, PoolStatus};
+use crate::quota::pool::{self, HostStatus, PoolStatus};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use sqlx::postgres::PgConnection;
@@ -107,13 +107,33 @@ fn render(shown: &PoolStatus) -> String {
         shown.limit, shown.calls_in_window, shown.offline_shares, shown.free
     );
     if !shown.hosts.is_empty() {
-        text += "\nhost                 calls in window  offline share  last contact\n";
+        text += "\nhost                 calls in window  offline share  last contact  running\n";
     }
     for host in &shown.hosts {
         text += &format!(
-            "{:<20} {:>15}  {:>13}  {}s ago\n",
-            host.host, host.calls_in_window, host.offline_share, host.last_contact_secs
+            "{:<20} {:>15}  {:>13}  {:>12}  {}\n",
+            host.host,
+            host.calls_in_window,
+            host.offline_share,
+            format!("{}s ago", host.last_contact_secs),
+            running(host)
         );
+        if let Some(span) = &host.last_offline {
+            text += &format!(
+                "{:<20} last cut off from {}s ago to {}s ago; {} offline calls in its 24 hours \
+                 then\n",
+                "", span.began_secs_ago, span.ended_secs_ago, host.offline_calls
+            );
+        }
     }
     text
+}
+
+/// How a host is running, as far as the pool can tell (`quota::pool::status`).
+fn running(host: &HostStatus) -> &'static str {
+    match (host.offline, host.busy) {
+        (true, _) => "OFFLINE (silent while it had work: on its offline share, or stopped)",
+        (false, true) => "online",
+        (false, false) => "idle",
+    }
 }

@@ -4,23 +4,37 @@
 
 use super::args::StatusArgs;
 use super::common::{self, NEEDS_ATTENTION};
+use crate::admin::Database;
 use crate::admin::{
     self, Out, Status, StatusDoc, Width, cell, clean, count, relative, stdout_width, when,
 };
 use crate::clock::Clock;
+use crate::config::Settings;
+use crate::quota::pool::{PoolView, PoolViewDoc, pool_attention, read_view, render_pool};
 use std::path::Path;
 use std::process::ExitCode;
 
 pub async fn status(config_path: Option<&Path>, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (settings, db) = common::open(config_path).await?;
     let status = admin::read_status(&db, common::quota_limit(&settings), Clock::System).await?;
+    let pool = pool_view(&settings, &db).await?;
     db.pool.close().await;
-    let attention = status.attention();
+    let mut attention = status.attention();
+    attention.extend(pool.as_ref().and_then(|v| pool_attention(v, status.now_ms)));
     let mut out = Out::stdout();
     if args.json {
-        out.json(&StatusDoc::new(&status))?;
+        out.json(&WithPool {
+            status: StatusDoc::new(&status),
+            pool: pool.as_ref().map(PoolViewDoc::new),
+        })?;
     } else {
-        out.lines(&lines(&status, &attention))?;
+        let mut text = lines(&status, &attention, pool.is_some());
+        if let Some(view) = &pool {
+            // Before the blank line that ends the figures.
+            let at = text.iter().position(String::is_empty).unwrap_or(text.len());
+            text.splice(at..at, render_pool(view, status.now_ms));
+        }
+        out.lines(&text)?;
     }
     out.finish()?;
     Ok(if attention.is_empty() {
@@ -30,7 +44,26 @@ pub async fn status(config_path: Option<&Path>, args: StatusArgs) -> anyhow::Res
     })
 }
 
-fn lines(s: &Status, attention: &[String]) -> Vec<String> {
+/// This host's view of the quota pool, when `[quota.pool]` names one.
+async fn pool_view(settings: &Settings, db: &Database) -> anyhow::Result<Option<PoolView>> {
+    if settings.quota.pool.is_none() {
+        return Ok(None);
+    }
+    Ok(read_view(&db.pool).await?)
+}
+
+/// `status --json`: the status document, with `pool` when there is one.
+#[derive(serde::Serialize)]
+struct WithPool {
+    #[serde(flatten)]
+    status: StatusDoc,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool: Option<PoolViewDoc>,
+}
+
+/// `pooled`: the quota is shared through a pool, whose lines say what this host may send; the
+/// local ledger's figure is then not the limit.
+fn lines(s: &Status, attention: &[String], pooled: bool) -> Vec<String> {
     let c = s.counts;
     let never = || "none".to_owned();
     let pairs = [
@@ -54,7 +87,14 @@ fn lines(s: &Status, attention: &[String]) -> Vec<String> {
             "next retry",
             s.next_retry_at_ms.map_or_else(never, |t| when(t, s.now_ms)),
         ),
-        ("quota", quota(s)),
+        (
+            "quota",
+            if pooled {
+                "shared with other hosts through the quota pool (below)".to_owned()
+            } else {
+                quota(s)
+            },
+        ),
         ("paused", paused(s)),
         ("last delivery", last_delivery(s)),
         ("last error", last_error(s)),

@@ -3,8 +3,8 @@
 //! `url` is empty. The connection's password never sits in the file: it comes from
 //! `password_file`, systemd's `pool-password` credential, or `PGPASSFILE`.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, de::Error};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -88,9 +88,10 @@ fn this_host_name() -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-/// The pool's connection password, kept out of `Debug` output and errors.
-#[derive(Clone)]
-pub struct PoolPassword(String);
+/// The pool's connection password, kept out of `Debug` output (`[REDACTED]`) and errors, and
+/// wiped from memory when dropped.
+#[derive(Clone, Debug)]
+pub struct PoolPassword(SecretString);
 
 impl PoolPassword {
     /// Reads the password from `path`, naming the file but never its content in errors.
@@ -102,18 +103,12 @@ impl PoolPassword {
             )
         })?;
         let trimmed = text.trim();
-        Ok((!trimmed.is_empty()).then(|| PoolPassword(trimmed.to_owned())))
+        Ok((!trimmed.is_empty()).then(|| PoolPassword(SecretString::from(trimmed))))
     }
 
     /// The password's text, for the connection only.
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PoolPassword {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PoolPassword(<redacted>)")
+        self.0.expose_secret()
     }
 }
 
@@ -144,7 +139,9 @@ mod tests {
         std::fs::write(&path, "s3cr3t\n").unwrap();
         let password = PoolPassword::read_file(&path).unwrap().unwrap();
         assert_eq!(password.expose(), "s3cr3t");
-        assert!(!format!("{password:?}").contains("s3cr3t"));
+        let shown = format!("{password:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     fn load(text: &str, env: &[(&str, &str)]) -> anyhow::Result<crate::config::Settings> {

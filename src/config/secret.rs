@@ -5,13 +5,16 @@
 //! request would fail to build on every try, look like an outage and never reach Target. So it is
 //! refused where the file is read (start-up, `check-config`, and each re-read of the file, which
 //! then keeps the token it had), naming the file and the rule, never the token.
+//!
+//! The text is held in a [`SecretString`] (the `secrecy` crate): `Debug` prints `[REDACTED]`, and
+//! the memory is wiped when the last copy is dropped.
 
-use std::fmt;
+use secrecy::{ExposeSecret, SecretString};
 
 /// A bearer token for Target's profile API. Its text is reachable only through [`Token::expose`],
 /// which the HTTP client calls when it builds the `Authorization` header.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+#[derive(Clone, Debug)]
+pub struct Token(SecretString);
 
 /// Why a token file's text is not a token. Names the character's kind and place, never the token.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +44,7 @@ impl Token {
                 at: index + 1,
             });
         }
-        Ok((!trimmed.is_empty()).then(|| Token(trimmed.to_owned())))
+        Ok((!trimmed.is_empty()).then(|| Token(SecretString::from(trimmed))))
     }
 
     /// Reads the token from `path`. Errors name the file, never its content.
@@ -62,9 +65,19 @@ impl Token {
 
     /// The token's text, for the `Authorization` header only.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
+
+/// Tokens are equal when their text is: the file watcher compares a token it re-read with the one
+/// in use.
+impl PartialEq for Token {
+    fn eq(&self, other: &Token) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Token {}
 
 /// A character a token may not hold, in words.
 fn kind_of(c: char) -> &'static str {
@@ -76,12 +89,6 @@ fn kind_of(c: char) -> &'static str {
     }
 }
 
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,9 +96,9 @@ mod tests {
     #[test]
     fn debug_output_never_shows_the_token() {
         let token = Token::from_file_text("s3cr3t-value\n");
-        let shown = format!("{token:?}");
+        let shown = format!("{token:?} {token:#?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert!(shown.contains("redacted"));
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

@@ -8,3 +8,4 @@ mod watchdog;
 
 pub use endpoint::Destination;
 pub use run::run;
+pub use start::{Started, start};

@@ -6,21 +6,19 @@
 //! database nor a batch for its slowest request. The lanes share one limit on requests in flight
 //! (`workers.concurrency`) and take turns at the database's write lock.
 
-use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Reserved, Sender, Store};
+use super::{Allowance, CrashPlan, CrashPoint, Heartbeat, Plan, Sender, Store};
 use crate::adobe::{Endpoint, TargetClient};
-use crate::clock::{Timeline, millis};
+use crate::clock::Timeline;
 use crate::config::{QuotaSettings, RetrySettings, Settings, Token, WorkerSettings};
 use crate::housekeeping::WalCheckpointer;
 use crate::metrics::Metrics;
-use crate::outbox::{Decision, RowResult};
-use crate::quota::{self, pool::PoolQuota};
-use crate::state::{self, Snapshot};
-use futures_util::StreamExt;
-use sqlx::{SqliteConnection, SqlitePool};
+use crate::outbox::{Claimed, Decision, RowResult};
+use crate::quota::pool::PoolQuota;
+use sqlx::SqlitePool;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{Notify, RwLock};
+use std::time::Duration;
+use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
 mod lanes;
@@ -181,7 +179,9 @@ impl Deliverer {
         let usage = self.store.usage(now, day_limit).await?;
         if usage.left() == 0 {
             let free_at = usage.next_free_at.unwrap_or(now);
-            if !self.quota_spent.swap(true, Ordering::SeqCst) {
+            if !self.quota_spent.swap(true, Ordering::SeqCst)
+                && !self.store.log_pool_spent(now, &usage)
+            {
                 tracing::warn!(
                     calls = usage.used,
                     next_call_in = ?Duration::from_millis(u64::try_from(free_at - now).unwrap_or(0)),
@@ -201,13 +201,21 @@ impl Deliverer {
             tracing::info!("quota available again; delivery resumes");
         }
         let groups_wanted = u32::try_from(usage.left()).unwrap_or(u32::MAX).min(limit);
-        let groups = self
+        let Claimed { groups, set_aside } = self
             .store
             .claim(now, groups_wanted, self.quota.rows_per_call())
             .await?;
+        // Rows the claim set aside (unreadable producer columns) were failed in its transaction.
+        self.metrics.rows_recorded(0, set_aside);
         if groups.is_empty() {
-            self.save_idle_state(now).await?;
-            return Ok(BatchReport::default());
+            if set_aside == 0 {
+                self.save_idle_state(now).await?;
+            }
+            return Ok(BatchReport {
+                claimed: set_aside,
+                failed: set_aside,
+                ..BatchReport::default()
+            });
         }
         self.crash_point(CrashPoint::AfterClaim);
         self.heartbeat.beat();
@@ -230,6 +238,8 @@ impl Deliverer {
         let mut report = summarize(&results);
         report.requests = u32::try_from(sent).unwrap_or(u32::MAX);
         self.record(&results, &report, reservation, sent).await?;
+        report.claimed += set_aside;
+        report.failed += set_aside;
         self.heartbeat.beat();
         Ok(report)
     }

@@ -14,7 +14,9 @@ mod store;
 mod suspects;
 
 pub use backoff::backoff;
-pub use crash::{CRASH_ENV, CrashPlan, CrashPoint};
+#[cfg(feature = "test-hooks")]
+pub use crash::CRASH_ENV;
+pub use crash::{CrashPlan, CrashPoint};
 pub use deliverer::{BatchReport, Deliverer};
 pub use gate::{Allowance, Gate, PauseReason, Verdict};
 pub use group::{Part, Plan};
@@ -23,4 +25,4 @@ pub use policy::{decide, problem_decision};
 pub use sender::{Attempt, Lookup, Sender};
 pub use settle::{NO_PROFILE, Progress};
 pub use store::{Reserved, Store, Write};
-pub use suspects::Suspects;
+pub use suspects::{STRIKES_TO_FAIL, Suspects};

@@ -3,6 +3,7 @@
 //! database; the store ([`super::Store`]) never touches the network; the loop
 //! ([`super::Deliverer`]) joins the two.
 
+use super::suspects::Failure;
 use super::{Allowance, CrashPlan, CrashPoint, Gate, Heartbeat, PauseReason, Suspects, Verdict};
 use crate::adobe::{Check, Outcome, PreparedRequest, TargetClient};
 use crate::clock::Timeline;
@@ -123,12 +124,12 @@ impl Sender {
 
     /// Sends one request once the gate, a free place among the requests in flight and the rate
     /// limit allow it, if `send_by` (its booking's end, timeline ms) has not passed by then.
-    /// `suspect`: the request carries only suspect rows.
+    /// `suspect`: the request carries only suspect rows, whose request failed this way before.
     pub async fn send(
         &self,
         request: &PreparedRequest,
         send_by: i64,
-        suspect: bool,
+        suspect: Option<Failure>,
         stop: &CancellationToken,
     ) -> Attempt {
         let Some(_place) = self.turn(&self.limiter, stop).await else {
@@ -147,6 +148,8 @@ impl Sender {
         if let Some(plan) = &self.crash {
             plan.reached(CrashPoint::AfterSend);
         }
+        // Only the same failure again can be the rows' own doing.
+        let suspect = suspect.is_some_and(|failure| failure == Failure::of(&outcome));
         let verdict = self.judge(&outcome, sent_at, suspect);
         Attempt::Answered(outcome, verdict)
     }

@@ -43,6 +43,7 @@ impl Plan {
         for (index, part) in self.parts.into_iter().enumerate() {
             let combined = part.rows.len() > 1;
             let ids: Vec<String> = part.rows.iter().map(|r| r.id.to_string()).collect();
+            let newest = part.rows.last().map(|r| r.id);
             let requests = u32::try_from(part.requests.len()).unwrap_or(u32::MAX);
             for row in part.rows {
                 let (requests, decision) = if index < progress.delivered_parts {
@@ -55,15 +56,12 @@ impl Plan {
                 } else if index > progress.delivered_parts {
                     (0, Decision::HandBack)
                 } else {
-                    let decision = stopped(
-                        progress,
+                    let share = Share {
                         combined,
-                        &ids,
-                        row.attempts,
-                        retry,
-                        now_ms,
-                        jitter,
-                    );
+                        ids: &ids,
+                        newest: Some(row.id) == newest,
+                    };
+                    let decision = stopped(progress, share, row.attempts, retry, now_ms, jitter);
                     (progress.stopped_requests, decision)
                 };
                 if let Decision::Failed { reason, .. } = &decision {
@@ -168,11 +166,21 @@ const RETRY_UNUSED: RetrySettings = RetrySettings {
     max_retry_after: std::time::Duration::ZERO,
 };
 
+/// A row's place in the part that stopped the plan.
+#[derive(Clone, Copy)]
+struct Share<'a> {
+    /// The part combined several rows.
+    combined: bool,
+    /// The part's row ids, oldest first.
+    ids: &'a [String],
+    /// This row is the part's newest.
+    newest: bool,
+}
+
 /// The decision for a row of the part that stopped the plan.
 fn stopped(
     progress: &Progress,
-    combined: bool,
-    ids: &[String],
+    share: Share,
     attempts: i64,
     retry: &RetrySettings,
     now_ms: i64,
@@ -181,17 +189,49 @@ fn stopped(
     let Some(outcome) = &progress.stopped_by else {
         return Decision::HandBack;
     };
-    // A combined update is split row by row when Target refuses it, or after as many strikes as
-    // fail a single row: sending an older row alone after its combined update may have reached
-    // Target (an answer lost) could put its older value after the newer one, so a strike or two
+    let Share {
+        combined,
+        ids,
+        newest,
+    } = share;
+    // Target refused a combined update: its newest row goes on its own from now on, the older
+    // rows again together. Every request for the visitor then still carries, for each
+    // attribute, a value at least as new as any an earlier combined update of these rows
+    // carried, even one whose answer was lost after Target applied it; sending every row alone
+    // would put the oldest row's value after it (docs/delivery.md, "Splitting along rows").
+    if combined && matches!(outcome, Outcome::Rejected { .. }) {
+        let error = format!(
+            "Target refused an update combining rows {}; row {} is now sent on its own, after the \
+             older ones. {}",
+            ids.join(", "),
+            ids.last().map_or("", String::as_str),
+            outcome.describe()
+        );
+        return if newest {
+            Decision::SendAlone {
+                status: outcome.status(),
+                error,
+            }
+        } else {
+            Decision::Retry {
+                attempts,
+                at_ms: now_ms,
+                status: outcome.status(),
+                error,
+            }
+        };
+    }
+    // A combined update meeting an outage again and again while everyone else's requests get
+    // through is split row by row after as many strikes as fail a single row: a strike or two
     // that a flaky network can produce is not enough to split.
-    let split = matches!(outcome, Outcome::Rejected { .. }) || progress.strikes >= STRIKES_TO_FAIL;
-    if split && combined {
+    if combined && progress.strikes >= STRIKES_TO_FAIL {
         return Decision::SendAlone {
             status: outcome.status(),
             error: format!(
-                "Target refused an update combining rows {}; each is now sent on its own. {}",
+                "An update combining rows {} met an outage {} times while Target answered \
+                 other rows; each is now sent on its own. {}",
                 ids.join(", "),
+                progress.strikes,
                 outcome.describe()
             ),
         };
@@ -311,7 +351,8 @@ mod tests {
     }
 
     #[test]
-    fn rows_of_parts_target_took_are_delivered_and_only_the_refused_part_is_sent_alone() {
+    fn rows_of_parts_target_took_are_delivered_and_only_the_refused_parts_newest_row_is_sent_alone()
+    {
         let progress = Progress {
             delivered_parts: 1,
             delivered_status: 200,
@@ -325,10 +366,22 @@ mod tests {
             [
                 (1, "delivered"),
                 (2, "delivered"),
-                (3, "alone"),
+                (3, "retry"),
                 (4, "alone"),
                 (5, "back")
             ]
+        );
+        assert!(
+            matches!(
+                results[2].decision,
+                Decision::Retry {
+                    attempts: 0,
+                    at_ms: 0,
+                    ..
+                }
+            ),
+            "the older rows go again together at once, no attempt counted: {:?}",
+            results[2].decision
         );
         assert_eq!(results[4].requests, 0, "the last part was never sent");
     }

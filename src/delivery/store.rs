@@ -4,7 +4,7 @@
 //! local ledger.
 
 use crate::housekeeping::WalCheckpointer;
-use crate::outbox::{self, ClaimedRow, profiles};
+use crate::outbox::{self, Claimed, profiles};
 use crate::quota::pool::{PoolQuota, PoolReservation};
 use crate::quota::{self, Reservation, Usage};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
@@ -67,6 +67,16 @@ impl Store {
         self.pool_quota.as_ref().and_then(|q| q.pause(now))
     }
 
+    /// With a pool, says in the log why no calls are left (see `PoolQuota::log_spent`); `false`
+    /// without one.
+    pub fn log_pool_spent(&self, now: i64, usage: &Usage) -> bool {
+        let Some(pool_quota) = &self.pool_quota else {
+            return false;
+        };
+        pool_quota.log_spent(now, usage);
+        true
+    }
+
     /// Wakes `checkpointer` after every recorded batch.
     pub(super) fn set_checkpointer(&mut self, checkpointer: WalCheckpointer) {
         self.checkpointer = Some(checkpointer);
@@ -104,7 +114,7 @@ impl Store {
         now: i64,
         visitors: u32,
         rows_per_call: u32,
-    ) -> sqlx::Result<Vec<Vec<ClaimedRow>>> {
+    ) -> sqlx::Result<Claimed> {
         let _turn = self.write_turn.lock().await;
         outbox::claim(&self.pool, now, visitors, rows_per_call).await
     }

@@ -1,8 +1,10 @@
 //! Deletes delivered and cancelled rows older than `database.retention`, a chunk at a time so
 //! producers never wait long for the write lock, and old remembered profile lookups; then
-//! checkpoints the WAL so it stays small. Failed rows are kept until an operator acts on them.
+//! checkpoints the WAL so it stays small. Failed rows are kept until an operator acts on them, and
+//! so is a delivered row newer than a failed row of its visitor (`outbox::KEPT_FOR_ORDER`).
 
 use crate::clock::{Timeline, millis};
+use crate::outbox::KEPT_FOR_ORDER;
 use sqlx::SqlitePool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -17,17 +19,19 @@ pub async fn prune(pool: &SqlitePool, now_ms: i64, retention: Duration) -> sqlx:
     let cutoff = now_ms.saturating_sub(millis(retention));
     let mut total = 0;
     loop {
-        let deleted = sqlx::query(
+        let sql = format!(
             "DELETE FROM outbox WHERE id IN (
                  SELECT id FROM outbox
                  WHERE state IN ('delivered', 'cancelled') AND updated_at < ?1
-                 LIMIT ?2)",
-        )
-        .bind(cutoff)
-        .bind(CHUNK)
-        .execute(pool)
-        .await?
-        .rows_affected();
+                   AND NOT {KEPT_FOR_ORDER}
+                 LIMIT ?2)"
+        );
+        let deleted = sqlx::query(&sql)
+            .bind(cutoff)
+            .bind(CHUNK)
+            .execute(pool)
+            .await?
+            .rows_affected();
         total += deleted;
         if deleted < u64::try_from(CHUNK).unwrap_or(u64::MAX) {
             return Ok(total);

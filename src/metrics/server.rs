@@ -111,6 +111,10 @@ async fn metrics_page(State(shared): State<Shared>) -> (StatusCode, String) {
         Ok(figures) => gauges::render(&figures, &shared.pool, now_ms, &mut text).await,
         Err(e) => Err(e),
     };
+    let read = match read {
+        Ok(()) => crate::quota::pool::render_metrics(&shared.pool, &mut text).await,
+        Err(e) => Err(e),
+    };
     match read {
         Ok(()) => (StatusCode::OK, text),
         Err(e) => {

@@ -29,13 +29,26 @@ pub async fn claim(
     now_ms: i64,
     limit: u32,
     max_rows: u32,
-) -> sqlx::Result<Vec<Vec<ClaimedRow>>> {
+) -> sqlx::Result<Claimed> {
+    let mut set_aside_in_all = 0;
     loop {
         let (groups, set_aside) = claim_once(pool, now_ms, limit, max_rows).await?;
+        set_aside_in_all += set_aside;
         if !groups.is_empty() || set_aside == 0 {
-            return Ok(groups);
+            return Ok(Claimed {
+                groups,
+                set_aside: set_aside_in_all,
+            });
         }
     }
+}
+
+/// What a claim took: groups of readable rows, one per visitor, and how many unreadable rows it
+/// set aside as failed on the way (already recorded, so counted by the round that claimed them).
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub groups: Vec<Vec<ClaimedRow>>,
+    pub set_aside: usize,
 }
 
 /// One claim: the groups of readable rows, and how many unreadable rows were set aside.

@@ -1,6 +1,7 @@
 //! The outbox table: one small file per operation on it.
 
 mod claim;
+mod deletable;
 mod enqueue;
 pub mod figures;
 #[cfg(test)]
@@ -11,7 +12,8 @@ mod recover;
 mod row;
 mod set_aside;
 
-pub use claim::{claim, has_due};
+pub use claim::{Claimed, claim, has_due};
+pub use deletable::KEPT_FOR_ORDER;
 pub use enqueue::{NewRow, enqueue};
 pub use figures::Counts;
 pub use record::{Decision, RowResult, record};

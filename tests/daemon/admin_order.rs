@@ -230,3 +230,56 @@ async fn a_row_whose_data_breaks_a_rule_is_not_retried_to_fail_again_unless_forc
     assert_eq!(forced.code, Some(0), "{forced:?}");
     assert_eq!(app.row(id).await.state, "pending");
 }
+
+#[tokio::test]
+async fn purge_and_prune_keep_a_delivered_row_while_an_older_row_of_its_visitor_is_failed() {
+    let app = TestApp::spawn(ONE_TRY).await;
+    let old = refused_row(&app, PC, "gold").await;
+    let newer = app.enqueue_pc(PC, json!({"tier": "platinum"})).await;
+    let other = app.enqueue_pc("2-2.01_00", json!({"tier": "silver"})).await;
+    app.drain().await;
+    assert_eq!(app.row(newer).await.state, "delivered");
+    assert_eq!(app.row(other).await.state, "delivered");
+
+    // The retention prune, a week and a day later, and `purge` of everything delivered: the row
+    // that keeps the visitor's order stays, the other goes.
+    let day_ms = 86_400_000;
+    let pruned = profile_outbox::housekeeping::prune(
+        &app.pool,
+        app.now_ms() + 8 * day_ms,
+        Duration::from_secs(7 * 86_400),
+    )
+    .await
+    .expect("prunes");
+    assert_eq!(
+        pruned, 1,
+        "only the other visitor's delivered row is pruned"
+    );
+    let purged = run(&app, &["purge", "--older-than", "0s", "--yes"]);
+    assert_eq!(purged.code, Some(0), "{purged:?}");
+    assert_eq!(app.row(newer).await.state, "delivered");
+
+    // So `retry` still sees it, and refuses to send the older value over it.
+    let refused = run(&app, &["retry", &old.to_string()]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("row {old} (row {newer} is delivered)")),
+        "{refused:?}"
+    );
+    app.drain().await;
+    assert_never_older_after_newer(&tiers_received(&app, PC), "gold", "platinum");
+
+    // Once the older row is dealt with (cancelled here), the delivered row goes with the next purge.
+    let cancelled = run(&app, &["cancel", &old.to_string()]);
+    assert_eq!(cancelled.code, Some(0), "{cancelled:?}");
+    let purged = run(&app, &["purge", "--older-than", "0s", "--yes"]);
+    assert_eq!(purged.code, Some(0), "{purged:?}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE id = ?1")
+        .bind(newer)
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "{purged:?}");
+}

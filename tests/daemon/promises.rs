@@ -58,6 +58,43 @@ async fn a_merged_update_split_in_two_whose_second_part_is_refused_never_sends_a
 }
 
 #[tokio::test]
+async fn a_combined_update_refused_after_an_earlier_one_was_lost_never_sends_the_oldest_row_alone()
+{
+    let app = TestApp::spawn("[retry]\nmax_attempts = 2\n").await;
+    app.enqueue_pc(PC, json!({"tier": "silver", "visits": "1"}))
+        .await;
+    let gold = app.enqueue_pc(PC, json!({"tier": "gold"})).await;
+    // The combined update of both rows reaches Target, which applies it, but the answer is lost.
+    app.target.script([Reply::reset()]);
+    app.run_once().await;
+    // A newer row Target refuses joins them.
+    let bad = app.enqueue_pc(PC, json!({"tier": "refused-value"})).await;
+    app.target
+        .answer_when("refused-value", Reply::status(400, "invalid value"));
+
+    for _ in 0..20 {
+        app.clock.advance(MINUTE);
+        app.run_once().await;
+    }
+
+    let tiers: Vec<String> = app
+        .target
+        .received()
+        .iter()
+        .filter_map(|r| r.param("profile.tier"))
+        .collect();
+    let first_gold = tiers.iter().position(|t| t == "gold");
+    assert_eq!(first_gold, Some(0), "{tiers:?}");
+    assert!(
+        !tiers.iter().any(|t| t == "silver"),
+        "the oldest row's value went out after the newer one Target may have applied: {tiers:?}"
+    );
+    assert_eq!(app.row(gold).await.state, "delivered");
+    assert_eq!(app.row(bad).await.state, "failed");
+    assert_eq!(app.count("delivered").await, 2);
+}
+
+#[tokio::test]
 async fn with_fewer_calls_left_than_a_split_row_needs_the_row_waits_and_other_visitors_go_out() {
     // Three calls a day; two are spent before the split row (two requests) comes.
     let app = TestApp::spawn("[quota]\ncalls_per_day = 3\n").await;
@@ -206,6 +243,43 @@ async fn a_request_that_always_fails_for_one_row_fails_that_row_and_pauses_nobod
         0,
         "no refusal by Target was counted"
     );
+}
+
+#[tokio::test]
+async fn a_good_row_split_from_a_poison_row_starts_afresh_and_is_not_failed_for_its_strikes() {
+    let app = TestApp::spawn("[retry]\nmax_delay = \"1m\"\n").await;
+    app.target.answer_when(
+        "profile.poison=yes",
+        Reply::status(500, "breaks the server"),
+    );
+    let poison = app.enqueue_pc(PC, json!({"poison": "yes"})).await;
+    let good = app.enqueue_pc(PC, json!({"zz": "good"})).await;
+    for n in 0..5 {
+        app.enqueue_pc(&format!("{n}-{n}.01_00"), json!({"a": n}))
+            .await;
+    }
+
+    // The combined update of both rows strikes until it is split; the poison row alone strikes
+    // until it fails.
+    let mut rounds = 0;
+    while app.row(poison).await.state != "failed" {
+        rounds += 1;
+        assert!(rounds < 400, "the poison row never failed");
+        app.run_once().await;
+        app.clock.advance(Duration::from_secs(30));
+    }
+    assert_eq!(app.row(good).await.state, "pending");
+
+    // One outage-like answer for the good row, now alone: a flaky network's, not its own doing.
+    app.target.script([Reply::status(500, "")]);
+    while app.row(good).await.state == "pending" {
+        rounds += 1;
+        assert!(rounds < 400, "the good row never settled");
+        app.run_once().await;
+        app.clock.advance(Duration::from_secs(30));
+    }
+    let row = app.row(good).await;
+    assert_eq!(row.state, "delivered", "{row:?}");
 }
 
 #[tokio::test]

@@ -40,12 +40,12 @@ async fn under_systemd_the_daemon_sends_ready_status_watchdog_pings_and_stopping
     {
         assert!(start.elapsed() < LONG, "messages so far: {messages:?}");
         if let Ok(n) = socket.recv(&mut buf) {
-            messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            messages.extend(notifications(&buf[..n]));
         }
     }
     app.stop_daemon(&mut daemon, LONG).await;
     while let Ok(n) = socket.recv(&mut buf) {
-        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        messages.extend(notifications(&buf[..n]));
     }
 
     let position = |wanted: &str| messages.iter().position(|m| m.starts_with(wanted));
@@ -72,6 +72,14 @@ async fn under_systemd_the_daemon_sends_ready_status_watchdog_pings_and_stopping
         status.contains("rows waiting") && status.contains("calls left"),
         "{status}"
     );
+}
+
+/// The assignments in one datagram to the notify socket: one per line, as systemd reads them.
+fn notifications(datagram: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(datagram)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[tokio::test]

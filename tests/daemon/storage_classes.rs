@@ -94,7 +94,14 @@ async fn a_row_stored_as_a_blob_before_the_text_rule_is_set_aside_and_every_othe
     let blob_source = insert_sql(&app, "'700-1.01_00'", "NULL", GOOD, "x'00ff'").await;
     let last = insert_sql(&app, "NULL", "'CRM-2'", GOOD, "'app'").await;
 
-    app.drain().await;
+    let reports = app.drain().await;
+    let failed: usize = reports.iter().map(|r| r.failed).sum();
+    let delivered: usize = reports.iter().map(|r| r.delivered).sum();
+    assert_eq!(
+        (failed, delivered),
+        (bad.len(), 4),
+        "the rounds count the rows their claims set aside: {reports:?}"
+    );
 
     for (id, reason) in bad {
         let row = app.row(id).await;

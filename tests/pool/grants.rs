@@ -2,16 +2,13 @@
 
 use super::server::{connect_url, pool_with_limit};
 use profile_outbox::quota::BUCKET_MS;
-use profile_outbox::quota::pool::{GrantRequest, PoolError, grant, remove, set_limit, status};
+use profile_outbox::quota::pool::{
+    GrantRequest, OfflineReport, PoolError, grant, remove, set_limit, status,
+};
 use sqlx::postgres::PgConnection;
 
 fn ask<'a>(host: &'a str, wanted: i64, offline_share: i64) -> GrantRequest<'a> {
-    GrantRequest {
-        host,
-        wanted,
-        offline_share,
-        refunds: &[],
-    }
+    GrantRequest::new(host, wanted, offline_share)
 }
 
 async fn granted(conn: &mut PgConnection, host: &str, wanted: i64) -> i64 {
@@ -179,4 +176,109 @@ async fn the_grant_deadline_is_never_later_than_the_databases() {
         assert!(g.bucket * BUCKET_MS <= after + BUCKET_MS);
         assert!(g.remaining_ms >= BUCKET_MS, "at least a minute to send");
     }
+}
+
+/// The database's minute now (the pool ledger's buckets are minutes of its clock).
+async fn database_minute(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT floor(extract(epoch FROM clock_timestamp()) / 60)::bigint")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// Moves `host`'s granted calls to `minute`, as if they had been granted then.
+async fn age_grants(conn: &mut PgConnection, host: &str, minute: i64) {
+    sqlx::query("UPDATE quota_pool_ledger SET bucket = $2 WHERE host = $1")
+        .bind(host)
+        .bind(minute)
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn granted_calls_come_back_as_they_age_past_24_hours_on_the_databases_clock() {
+    let (_url, mut conn) = pool_with_limit(100).await;
+    assert_eq!(granted(&mut conn, "store-a", 60).await, 60);
+    assert_eq!(granted(&mut conn, "store-b", 100).await, 40);
+    // Booked 23 h 59 min ago (a minute's slack for the clock moving on): still in the window.
+    let now = database_minute(&mut conn).await;
+    age_grants(&mut conn, "store-a", now - 1_439).await;
+    assert_eq!(granted(&mut conn, "store-c", 100).await, 0, "still counted");
+    // Booked 24 h 2 min ago: out of the window, so its 60 calls can be granted again, and only
+    // those, since store-b's 40 are recent.
+    age_grants(&mut conn, "store-a", now - 1_442).await;
+    assert_eq!(granted(&mut conn, "store-c", 100).await, 60);
+    assert_eq!(granted(&mut conn, "store-a", 100).await, 0);
+    let shown = status(&mut conn).await.unwrap();
+    assert_eq!(shown.calls_in_window, 100);
+}
+
+/// Sets `host`'s last contact `secs` seconds back, as if it had been silent that long.
+async fn silent_for(conn: &mut PgConnection, host: &str, secs: i64) {
+    sqlx::query(
+        "UPDATE quota_pool_hosts SET last_contact = clock_timestamp() - make_interval(secs => $2)
+         WHERE host = $1",
+    )
+    .bind(host)
+    .bind(secs as f64)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+async fn host_status(
+    conn: &mut PgConnection,
+    host: &str,
+) -> profile_outbox::quota::pool::HostStatus {
+    let shown = status(conn).await.unwrap();
+    shown.hosts.into_iter().find(|h| h.host == host).unwrap()
+}
+
+#[tokio::test]
+async fn a_busy_host_silent_past_the_grant_interval_shows_offline_and_an_idle_one_does_not() {
+    let (_url, mut conn) = pool_with_limit(1_000).await;
+    granted(&mut conn, "store-a", 10).await;
+    let fresh = host_status(&mut conn, "store-a").await;
+    assert!(fresh.busy && !fresh.offline, "{fresh:?}");
+    silent_for(&mut conn, "store-a", 60).await;
+    let silent = host_status(&mut conn, "store-a").await;
+    assert!(silent.offline, "busy and silent for a minute: {silent:?}");
+    // The same host tells the pool it has gone idle: silence is then no sign of anything.
+    granted(&mut conn, "store-a", 0).await;
+    silent_for(&mut conn, "store-a", 3_600).await;
+    let idle = host_status(&mut conn, "store-a").await;
+    assert!(!idle.busy && !idle.offline, "{idle:?}");
+}
+
+#[tokio::test]
+async fn a_host_back_from_offline_leaves_its_span_and_offline_calls_in_the_pool() {
+    let (_url, mut conn) = pool_with_limit(1_000).await;
+    granted(&mut conn, "store-a", 10).await;
+    assert_eq!(host_status(&mut conn, "store-a").await.last_offline, None);
+    let request = GrantRequest {
+        offline: Some(OfflineReport {
+            for_ms: Some(90_000),
+            calls: 7,
+        }),
+        ..ask("store-a", 10, 0)
+    };
+    grant(&mut conn, &request).await.unwrap();
+    let back = host_status(&mut conn, "store-a").await;
+    let span = back.last_offline.clone().unwrap();
+    assert!((89..=92).contains(&span.began_secs_ago), "{span:?}");
+    assert!((0..=2).contains(&span.ended_secs_ago), "{span:?}");
+    assert_eq!(back.offline_calls, 7);
+    assert!(!back.offline);
+    // A report without a span (a restarted host) updates the calls and keeps the last span.
+    let restarted = GrantRequest {
+        offline: Some(OfflineReport {
+            for_ms: None,
+            calls: 3,
+        }),
+        ..ask("store-a", 10, 0)
+    };
+    grant(&mut conn, &restarted).await.unwrap();
+    let again = host_status(&mut conn, "store-a").await;
+    assert_eq!((again.offline_calls, again.last_offline), (3, Some(span)));
 }

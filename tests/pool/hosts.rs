@@ -3,15 +3,21 @@
 
 use super::server::{connect_url, pool_with_limit};
 use profile_outbox::config::{PoolSettings, parse_pool_url};
-use profile_outbox::quota::pool::{Drawn, PoolQuota, status};
+use profile_outbox::quota::pool::{
+    Drawn, PoolQuota, forget_view, read_view, render_metrics, render_pool, status,
+};
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
 
+/// The host's outbox database, with the daemon's schema (the view reads its visible state).
 async fn sqlite(dir: &tempfile::TempDir) -> SqlitePool {
+    let path = dir.path().join("outbox.db");
     let options = SqliteConnectOptions::new()
-        .filename(dir.path().join("outbox.db"))
+        .filename(&path)
         .create_if_missing(true);
-    SqlitePool::connect_with(options).await.unwrap()
+    let pool = SqlitePool::connect_with(options).await.unwrap();
+    profile_outbox::db::migrate(&pool, &path).await.unwrap();
+    pool
 }
 
 fn settings(url: &str, host: &str, offline_share: i64) -> PoolSettings {
@@ -217,4 +223,149 @@ async fn an_idle_host_gives_back_what_it_holds_a_second_after_its_last_grant() {
     );
     a.settle_when_idle(1_500).await;
     assert_eq!(b.reserve(4_000, 100).await.unwrap().calls, 49);
+}
+
+#[tokio::test]
+async fn the_view_for_status_shows_reachable_held_and_the_offline_share_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = sqlite(&dir).await;
+    let (url, _admin) = pool_with_limit(1_000).await;
+    let online = PoolQuota::open(&settings(&url, "store-a", 25), outbox.clone(), 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        read_view(&outbox).await.unwrap(),
+        None,
+        "nothing before the first try"
+    );
+    assert_eq!(online.reserve(1_000, 10).await.unwrap().calls, 10);
+    let shown = read_view(&outbox).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            shown.reachable,
+            shown.since_ms,
+            shown.held,
+            shown.last_contact_ms
+        ),
+        (Some(true), 1_000, 40, Some(1_000))
+    );
+    assert_eq!(
+        (shown.offline_share, shown.offline_left()),
+        (Some(25), Some(25))
+    );
+    assert!(!shown.pool.contains("postgres://"), "{}", shown.pool);
+    // Half a second later the held calls changed, but the view is saved at most every second.
+    online.reserve(1_500, 10).await.unwrap();
+    assert_eq!(read_view(&outbox).await.unwrap().unwrap().held, 40);
+    online.reserve(2_100, 10).await.unwrap();
+    assert_eq!(read_view(&outbox).await.unwrap().unwrap().held, 20);
+    drop(online);
+
+    // The same host restarted while the pool cannot be reached spends its offline share.
+    let nowhere = tempfile::tempdir().unwrap();
+    let cut = PoolQuota::open(
+        &settings(&missing_server(&nowhere), "store-a", 25),
+        outbox.clone(),
+        5,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cut.reserve(5_000, 10).await.unwrap().calls, 10);
+    let shown = read_view(&outbox).await.unwrap().unwrap();
+    assert_eq!(shown.reachable, Some(false));
+    assert_eq!(shown.since_ms, 5_000);
+    assert_eq!(
+        shown.last_contact_ms,
+        Some(1_000),
+        "the last contact outlives a restart"
+    );
+    assert_eq!((shown.offline_used, shown.offline_left()), (10, Some(15)));
+    assert!(shown.error.is_some());
+    let text = render_pool(&shown, 6_000).join("\n");
+    assert!(
+        text.contains("UNREACHABLE since") && text.contains("15 left"),
+        "{text}"
+    );
+    let mut metrics = String::new();
+    render_metrics(&outbox, &mut metrics).await.unwrap();
+    assert!(
+        metrics.contains("profile_outbox_pool_reachable 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("profile_outbox_pool_offline_left_calls 15\n"),
+        "{metrics}"
+    );
+
+    // A host whose config no longer names a pool shows none, from the daemon's start.
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let no_pool = profile_outbox::config::load(Some(&config), Some(Default::default())).unwrap();
+    let opened = profile_outbox::quota::pool::open_for_delivery(&no_pool, &outbox)
+        .await
+        .unwrap();
+    assert!(opened.is_none());
+    assert_eq!(read_view(&outbox).await.unwrap(), None);
+    forget_view(&outbox).await.unwrap();
+    let mut metrics = String::new();
+    render_metrics(&outbox, &mut metrics).await.unwrap();
+    assert!(metrics.is_empty(), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_host_that_goes_idle_tells_the_pool_once_and_then_asks_nothing() {
+    let (url, mut admin) = pool_with_limit(1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = PoolQuota::open(&settings(&url, "store-a", 0), sqlite(&dir).await, 10)
+        .await
+        .unwrap();
+    // It uses all it was granted: nothing to give back, yet the pool must learn it is idle.
+    assert_eq!(a.reserve(0, 10).await.unwrap().calls, 10);
+    let busy = |s: &profile_outbox::quota::pool::PoolStatus| s.hosts[0].busy;
+    assert!(busy(&status(&mut admin).await.unwrap()));
+    a.settle_when_idle(1_500).await;
+    assert!(!busy(&status(&mut admin).await.unwrap()));
+    let contact: i64 = sqlx::query_scalar(
+        "SELECT floor(extract(epoch FROM last_contact) * 1000)::bigint FROM quota_pool_hosts",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    a.settle_when_idle(5_000).await;
+    let later: i64 = sqlx::query_scalar(
+        "SELECT floor(extract(epoch FROM last_contact) * 1000)::bigint FROM quota_pool_hosts",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(contact, later, "no round trip while idle");
+}
+
+#[tokio::test]
+async fn a_host_back_from_a_pool_outage_reports_what_it_spent_offline_and_for_how_long() {
+    let server = super::server::own_server();
+    let url = super::server::fresh_database_on(&server).await;
+    let mut admin = connect_url(&url).await;
+    profile_outbox::quota::pool::init(&mut admin, 1_000)
+        .await
+        .unwrap();
+    drop(admin);
+    let dir = tempfile::tempdir().unwrap();
+    let a = PoolQuota::open(&settings(&url, "store-a", 25), sqlite(&dir).await, 5)
+        .await
+        .unwrap();
+    assert_eq!(a.reserve(0, 5).await.unwrap().calls, 5);
+    server.stop();
+    let offline = a.reserve(3_000, 10).await.unwrap();
+    assert!(matches!(offline.drawn, Drawn::Offline(_)), "{offline:?}");
+    server.launch().unwrap();
+    // Asked again once the retry time is over: 7 seconds after the first failure.
+    let back = a.reserve(10_000, 1).await.unwrap();
+    assert!(matches!(back.drawn, Drawn::Pool { .. }), "{back:?}");
+    let mut admin = connect_url(&url).await;
+    let host = status(&mut admin).await.unwrap().hosts.remove(0);
+    let span = host.last_offline.unwrap();
+    assert!((6..=9).contains(&span.began_secs_ago), "{span:?}");
+    assert_eq!(host.offline_calls, 10);
+    server.stop();
 }

@@ -163,6 +163,46 @@ impl Server {
         assert!(stopped.is_ok_and(|s| s.success()), "pg_ctl stop failed");
     }
 
+    /// Stops every process of the server with SIGSTOP (the postmaster and its backends), as a
+    /// server that hangs: connections are accepted by the kernel and never answered. The server
+    /// goes on when the returned guard is dropped.
+    #[allow(dead_code)]
+    pub fn hang(&self) -> Hung {
+        let pids = self.processes();
+        assert!(!pids.is_empty(), "no PostgreSQL process to stop");
+        signal("-STOP", &pids);
+        Hung { pids }
+    }
+
+    /// The postmaster (the first line of its pid file) and its children.
+    fn processes(&self) -> Vec<u32> {
+        let pid_file = self.socket_dir.join("data/postmaster.pid");
+        let text = std::fs::read_to_string(pid_file).unwrap_or_default();
+        let Some(postmaster) = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+        else {
+            return Vec::new();
+        };
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            // /proc/PID/stat: "pid (name) state ppid ..."; the name may hold spaces.
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
     fn pg_ctl_stop(&self) -> Command {
         let mut command = as_server_user(&self.bin.join("pg_ctl"));
         command
@@ -260,4 +300,25 @@ pub async fn pool_with_limit(limit: i64) -> (String, PgConnection) {
         .await
         .unwrap();
     (url, conn)
+}
+
+/// A server hung by [`Server::hang`]; dropping this lets it go on (SIGCONT), also when a test
+/// fails meanwhile, so no stopped process outlives the test.
+#[allow(dead_code)]
+pub struct Hung {
+    pids: Vec<u32>,
+}
+
+impl Drop for Hung {
+    fn drop(&mut self) {
+        signal("-CONT", &self.pids);
+    }
+}
+
+fn signal(which: &str, pids: &[u32]) {
+    let _ = Command::new("kill")
+        .arg(which)
+        .args(pids.iter().map(u32::to_string))
+        .stderr(Stdio::null())
+        .status();
 }

@@ -1,8 +1,8 @@
 //! Judges a finished history against every invariant, from the fake Target's log.
 
-use crate::target::Received;
 use crate::invariant::{Invariant, Violation};
 use crate::rows::Expect;
+use crate::target::Received;
 use crate::world::Outcome;
 use std::collections::{BTreeMap, HashMap};
 
@@ -87,7 +87,18 @@ fn exact_values(outcome: &Outcome, carriers: &Carriers, found: &mut Vec<Violatio
     }
 }
 
+/// A row an operator cancelled is withdrawn: if a request sent before the cancel carried its
+/// value (its answer lost), an older row's value sent afterwards is what cancelling asked for
+/// (README, "cancel"). Only rows that were not cancelled count as newer.
 fn older_after_newer(outcome: &Outcome, carriers: &Carriers, found: &mut Vec<Violation>) {
+    let cancelled = |id: &i64| {
+        let state = outcome
+            .states
+            .get(id)
+            .map(|(s, _)| s)
+            .or(outcome.purged.get(id));
+        state.is_some_and(|s| s == "cancelled")
+    };
     // Per (visitor, attribute): the newest row whose value Target has applied so far, and when.
     let mut newest: HashMap<(String, String), (i64, i64)> = HashMap::new();
     for request in outcome.received.iter().filter(|r| r.applied) {
@@ -96,7 +107,11 @@ fn older_after_newer(outcome: &Outcome, carriers: &Carriers, found: &mut Vec<Vio
             let Some(rows) = carriers.get(&key) else {
                 continue;
             };
-            let (lowest, highest) = (min(rows), max(rows));
+            let rows: Vec<i64> = rows.iter().copied().filter(|id| !cancelled(id)).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let (lowest, highest) = (min(&rows), max(&rows));
             let slot = (request.visitor.clone(), name.clone());
             if let Some((newer, at)) = newest.get(&slot)
                 && highest < *newer

@@ -1,11 +1,11 @@
 //! The checker's own cases: small hand-made histories, each breaking one promise, so a checker
 //! that stopped seeing a break would fail here rather than pass every simulated history.
 
-use crate::target::Received;
 use crate::check::{BUSY_LIMIT, check};
 use crate::invariant::Invariant;
 use crate::minimise::Keep;
 use crate::rows::{Cell, Expect, RowSpec};
+use crate::target::Received;
 use crate::world::{Outcome, Stats};
 use std::collections::{BTreeMap, HashMap};
 
@@ -77,6 +77,20 @@ fn a_history_in_order_within_the_quota_breaks_nothing() {
 fn an_older_value_applied_after_a_newer_one_is_caught() {
     let history = outcome(vec![applied(0, "r2", "gold"), applied(1, "r1", "silver")]);
     assert_eq!(broken(&history, 10), vec![Invariant::OlderAfterNewer]);
+}
+
+#[test]
+fn an_older_value_after_a_cancelled_newer_one_is_what_the_cancel_asked_for() {
+    let mut history = outcome(vec![applied(0, "r2", "gold"), applied(1, "r1", "silver")]);
+    history.states.insert(2, ("cancelled".to_owned(), None));
+    assert_eq!(broken(&history, 10), vec![]);
+    history
+        .states
+        .insert(2, ("failed".to_owned(), Some("refused".to_owned())));
+    assert!(
+        broken(&history, 10).contains(&Invariant::OlderAfterNewer),
+        "a failed newer row still counts"
+    );
 }
 
 #[test]

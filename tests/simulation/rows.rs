@@ -25,6 +25,9 @@ pub enum Cell {
     Int(i64),
     Real(f64),
     Blob(Vec<u8>),
+    /// TEXT whose bytes are not UTF-8 (a producer writing Latin-1 through a C API): its storage
+    /// class passes the triggers that refuse BLOBs, but it cannot be read as a Rust string.
+    BadText(Vec<u8>),
 }
 
 /// What the row must come to.
@@ -180,7 +183,14 @@ impl RowMaker {
     ) -> RowSpec {
         let odd = rng.random_bool(0.03);
         let id_cell = if odd && rng.random_bool(0.6) {
-            Cell::Blob(id.clone().into_bytes())
+            if rng.random_bool(0.5) {
+                Cell::Blob(id.clone().into_bytes())
+            } else {
+                // The id with a Latin-1 "é" in it.
+                let mut bytes = id.clone().into_bytes();
+                bytes.push(0xE9);
+                Cell::BadText(bytes)
+            }
         } else {
             Cell::Text(id.clone())
         };
@@ -194,6 +204,7 @@ impl RowMaker {
             1 => Cell::Int(rng.random_range(-5..5_000_000_000)),
             2 => Cell::Real(1.5),
             3 => Cell::Blob(vec![0, 159, 146, 150]),
+            4 if odd => Cell::BadText(b"caf\xE9".to_vec()),
             _ => Cell::Text("till 7".to_owned()),
         };
         let expect = if odd && expect == Expect::Deliverable {

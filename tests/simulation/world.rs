@@ -2,17 +2,17 @@
 //! clock, the fake Target, producers, operators, crashes and restarts, then a fault-free phase
 //! that must bring every row to rest. Returns what happened; `check` judges it.
 
-use crate::target::{FakeTarget, Received};
 use crate::plan::{Admin, History, Step};
 use crate::rows::RowSpec;
+use crate::target::{FakeTarget, Received};
 use anyhow::Context;
 use profile_outbox::admin::{self, Change, OrderGuard, PurgeScope, RowFilter};
 use profile_outbox::adobe::{Endpoint, TargetClient};
-use profile_outbox::clock::{Clock, Timeline};
+use profile_outbox::clock::Clock;
 use profile_outbox::config::{Settings, Token};
-use profile_outbox::db::{self, Durability, OpenMode};
+use profile_outbox::daemon::{self, Started};
+use profile_outbox::db::{self, Durability, InstanceLock, OpenMode};
 use profile_outbox::delivery::Deliverer;
-use profile_outbox::{housekeeping, outbox, state};
 use sqlx::SqlitePool;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +27,7 @@ mod time;
 
 pub use rounds::Stats;
 use rounds::{CrashAfter, rounds};
-use setup::{bind, load_settings, temporary_folder};
+use setup::{bind, column, load_settings, temporary_folder};
 
 /// Client timeout: a hang costs this much simulated time.
 pub const TIMEOUT_MS: i64 = 10_000;
@@ -51,6 +51,8 @@ pub struct Outcome {
 
 struct Daemon {
     start_pool: SqlitePool,
+    /// Released when the simulated process goes away, as the kernel does.
+    _lock: InstanceLock,
     delivery_pool: SqlitePool,
     deliverer: Deliverer,
 }
@@ -114,27 +116,17 @@ impl World {
         Ok(world)
     }
 
-    /// Start-up as `profile-outbox run` does it: schema, timeline from the saved anchor, the
-    /// pending-rows cap, rows left in flight handed back; then a deliverer on its own connection.
+    /// Start-up as `profile-outbox run` does it (`daemon::start`: schema, timeline from the saved
+    /// anchor, the instance lock, the pending-rows cap, rows left in flight handed back); then a
+    /// deliverer on its own connection.
     async fn start(&mut self) -> anyhow::Result<()> {
         let busy = self.settings.database.busy_timeout;
-        let start_pool = db::open(
-            &self.path,
-            OpenMode::CreateIfMissing,
-            Durability::Normal,
-            busy,
-            4,
-        )
-        .await?;
-        db::migrate(&start_pool, &self.path).await?;
-        let saved = state::saved_anchor(&start_pool).await?;
-        let timeline = Timeline::resume(self.clock.clone(), saved.as_ref());
-        // As `daemon::start`: a slow-down pause the last run kept is carried over.
-        let slow_down_until = state::saved_slow_down(&start_pool).await?;
-        state::started(&start_pool, &timeline).await?;
-        housekeeping::apply_pending_limit(&start_pool, self.settings.database.max_pending_rows)
-            .await?;
-        outbox::release_in_flight(&start_pool, timeline.now_ms()).await?;
+        let Started {
+            pool: start_pool,
+            lock,
+            timeline,
+            slow_down_until,
+        } = daemon::start(&self.settings, self.clock.clone()).await?;
         let delivery_pool = db::open_for_delivery(&self.path, busy).await?;
         let token = self.current_token();
         let client = TargetClient::simulated(self.target.clone(), token);
@@ -152,6 +144,7 @@ impl World {
         }
         self.daemon = Some(Daemon {
             start_pool,
+            _lock: lock,
             delivery_pool,
             deliverer,
         });
@@ -245,10 +238,15 @@ impl World {
 
     async fn insert(&mut self, rows: &[RowSpec]) -> anyhow::Result<()> {
         for row in rows {
-            let query = sqlx::query_scalar(
+            let sql = format!(
                 "INSERT INTO outbox (mbox_pc, mbox_3rd_party_id, attributes, source)
-                 VALUES (?, ?, ?, ?) RETURNING id",
+                 VALUES ({}, {}, {}, {}) RETURNING id",
+                column(1),
+                column(3),
+                column(5),
+                column(7)
             );
+            let query = sqlx::query_scalar(&sql);
             let query = bind(
                 bind(
                     bind(bind(query, &row.mbox_pc), &row.third_party),

@@ -1,7 +1,12 @@
 //! The delivery loop: two lanes of rounds while a backlog drains, one when idle, and what a
 //! failed round leaves behind (its error, and its rows handed back once no round is running).
 
-use super::*;
+use super::{BatchReport, Deliverer};
+use crate::delivery::Allowance;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 impl Deliverer {
     /// Delivers until `stop` is cancelled. Requests in flight then get `workers.shutdown_deadline`

@@ -2,10 +2,16 @@
 //! updates profiles it already has and answers the same for a visitor it has never seen, so a
 //! round asks the profile fetch API first about each visitor it does not already know.
 
-use super::*;
+use super::Deliverer;
 use crate::adobe::{Check, Outcome};
+use crate::clock::millis;
+use crate::delivery::Plan;
 use crate::delivery::{Lookup, Progress};
+use crate::outbox::RowResult;
 use crate::outbox::profiles::Missing;
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The wait before looking a missing visitor up again, from a minute doubling to ten.
 const FIRST_LOOK_AGAIN: Duration = Duration::from_secs(60);

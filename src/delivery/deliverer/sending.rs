@@ -2,10 +2,15 @@
 //! a time, each part's requests in order through the sender, and each plan settled into its rows'
 //! results.
 
-use super::*;
+use super::Deliverer;
 use crate::adobe::Outcome;
+use crate::delivery::Plan;
 use crate::delivery::gate::blamable;
+use crate::delivery::suspects::Failure;
 use crate::delivery::{Attempt, Part, Progress, Verdict};
+use crate::outbox::{Decision, RowResult};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 /// A plan and how many of its leading parts the quota reserved calls for.
 pub(super) struct Sendable {
@@ -98,7 +103,7 @@ impl Deliverer {
         let mut total = 0;
         'parts: for part in plan.parts.iter().take(parts) {
             let ids: Vec<i64> = part.rows.iter().map(|r| r.id).collect();
-            let suspect = self.sender.suspects().all(&ids);
+            let suspect = self.sender.suspects().failure(&ids);
             let mut sent = 0;
             for request in &part.requests {
                 let attempt = self.sender.send(request, send_by, suspect, stop).await;
@@ -113,7 +118,7 @@ impl Deliverer {
                         if verdict == Verdict::RowsFault {
                             progress.strikes = self.sender.suspects().strike(&ids);
                         } else if blamable(&outcome) {
-                            self.sender.suspects().add(&ids);
+                            self.sender.suspects().add(&ids, Failure::of(&outcome));
                         }
                         progress.stopped_by = Some(outcome);
                         progress.stopped_requests = sent;
@@ -152,6 +157,13 @@ impl Deliverer {
                 .iter()
                 .filter(|r| matches!(r.decision, Decision::Failed { .. }));
             self.sender.suspects().forget(failed.map(|r| r.id));
+            // Strikes a combined update earned are not any one row's: the rows it is split into
+            // stay suspects but start afresh, so a good row is never failed for a poison row's
+            // strikes, and the poison row still earns its own.
+            let split = results
+                .iter()
+                .filter(|r| matches!(r.decision, Decision::SendAlone { .. }));
+            self.sender.suspects().afresh(split.map(|r| r.id));
         }
         (results, total)
     }

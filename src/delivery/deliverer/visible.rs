@@ -1,7 +1,13 @@
 //! Recording a round (outcomes, quota refund and the visible state in one transaction) and
 //! keeping the visible state fresh while idle or paused.
 
-use super::*;
+use super::{BatchReport, Deliverer, IDLE_STATE_EVERY_MS};
+use crate::delivery::Reserved;
+use crate::outbox::{Decision, RowResult};
+use crate::quota;
+use crate::state::{self, Snapshot};
+use sqlx::SqliteConnection;
+use std::sync::atomic::Ordering;
 
 impl Deliverer {
     /// Records a batch, gives back unused calls and saves the visible state, in one transaction.

@@ -21,6 +21,31 @@ pub struct GrantRequest<'a> {
     pub offline_share: i64,
     /// Calls granted earlier and not sent: `(bucket, calls)`.
     pub refunds: &'a [(i64, i64)],
+    /// Set on the first grant after the host could not reach the pool (or after it started).
+    pub offline: Option<OfflineReport>,
+}
+
+/// What a host reports of its time cut off from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfflineReport {
+    /// How long it had been cut off when it sent this request (its own elapsed time), if it was
+    /// cut off in this run.
+    pub for_ms: Option<i64>,
+    /// Calls spent from its offline share in its last 24 hours.
+    pub calls: i64,
+}
+
+impl<'a> GrantRequest<'a> {
+    /// A request for `wanted` calls that brings no refunds and reports nothing.
+    pub fn new(host: &'a str, wanted: i64, offline_share: i64) -> GrantRequest<'a> {
+        GrantRequest {
+            host,
+            wanted,
+            offline_share,
+            refunds: &[],
+            offline: None,
+        }
+    }
 }
 
 /// What the pool granted.
@@ -55,6 +80,9 @@ pub async fn grant(
     let first = first_bucket_in_window(now);
     let used = used(&mut tx, first).await?;
     let accepted_share = register(&mut tx, request, limit - used).await?;
+    if let Some(report) = request.offline {
+        record_offline(&mut tx, request.host, report).await?;
+    }
     let shareable = limit - shares(&mut tx).await?;
     let free = shareable - used;
     let calls = request.wanted.min(free).max(0);
@@ -122,17 +150,43 @@ async fn register(
         Some(current) if fits => current.max(request.offline_share),
         Some(current) => current,
     };
+    // `busy`: a host that asks for calls comes back within seconds while it has work; one that
+    // asks for none has gone idle (see `status`).
     sqlx::query(
-        "INSERT INTO quota_pool_hosts (host, offline_share, last_contact)
-         VALUES ($1, $2, clock_timestamp())
+        "INSERT INTO quota_pool_hosts (host, offline_share, last_contact, busy)
+         VALUES ($1, $2, clock_timestamp(), $3)
          ON CONFLICT (host) DO UPDATE
-         SET offline_share = excluded.offline_share, last_contact = excluded.last_contact",
+         SET offline_share = excluded.offline_share, last_contact = excluded.last_contact,
+             busy = excluded.busy",
     )
     .bind(request.host)
     .bind(share)
+    .bind(request.wanted > 0)
     .execute(conn)
     .await?;
     Ok(share)
+}
+
+/// Keeps what the host reports of its time offline: the span on the database's clock (it ended
+/// when this request arrived), and the offline calls it spent in its last 24 hours.
+async fn record_offline(
+    conn: &mut PgConnection,
+    host: &str,
+    report: OfflineReport,
+) -> Result<(), PoolError> {
+    sqlx::query(
+        "UPDATE quota_pool_hosts SET offline_calls = $2,
+             offline_from = CASE WHEN $3::bigint IS NULL THEN offline_from
+                 ELSE clock_timestamp() - make_interval(secs => $3::bigint / 1000.0) END,
+             offline_to = CASE WHEN $3::bigint IS NULL THEN offline_to ELSE clock_timestamp() END
+         WHERE host = $1",
+    )
+    .bind(host)
+    .bind(report.calls)
+    .bind(report.for_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn book(

@@ -6,13 +6,17 @@
 //! the database's own deadline for those calls. Refunds sent with a grant whose answer is lost
 //! are dropped, never sent twice: a lost refund wastes capacity, a doubled one would overspend.
 
-use super::{Grant, GrantRequest, Member, OfflineLedger, POOL_TIMEOUT, PoolError};
+use super::view;
+use super::{Grant, GrantRequest, Member, OfflineLedger, OfflineReport, POOL_TIMEOUT, PoolError};
 use crate::config::{PoolSettings, Settings};
 use crate::quota::{Reservation, Usage};
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::sync::{Mutex, MutexGuard};
+use telling::ViewKey;
+
+mod telling;
 
 /// After the pool failed to answer: how long to run on the offline share before asking again.
 const RETRY_MS: i64 = 5_000;
@@ -67,6 +71,20 @@ struct Book {
     spent: Option<(i64, i64, i64)>,
     /// When the pool was last asked.
     asked_at: Option<i64>,
+    /// Since when this host cannot reach the pool, until it reports so with a grant.
+    offline_began: Option<i64>,
+    /// Whether this run reported its offline calls to the pool once (a restart may have
+    /// followed time offline).
+    reported: bool,
+    /// Whether the pool was last told this host has work (it asked for calls).
+    told_busy: bool,
+    /// For the view: whether the pool answered last, since when, and the last contact.
+    reachable: Option<bool>,
+    reachable_since: i64,
+    last_contact: Option<i64>,
+    last_error: Option<String>,
+    /// Offline reservations made: the view reads the offline ledger again when this moves.
+    offline_reservations: u64,
 }
 
 /// The pool as this host uses it.
@@ -76,9 +94,13 @@ pub struct PoolQuota {
     /// Calls asked for at least, about a second's worth, so a busy host asks about once a second.
     chunk: i64,
     options: PgConnectOptions,
+    /// Where the pool is, for logs and the view: never the password.
+    address: String,
     ledger: OfflineLedger,
     conn: tokio::sync::Mutex<Option<PgConnection>>,
     book: Mutex<Book>,
+    /// When the view was last saved, and what it showed.
+    published: tokio::sync::Mutex<Option<(i64, ViewKey)>>,
 }
 
 /// The pool for delivery when `[quota.pool]` names one, its offline ledger in `sqlite`.
@@ -87,15 +109,19 @@ pub async fn open_for_delivery(
     sqlite: &SqlitePool,
 ) -> anyhow::Result<Option<PoolQuota>> {
     let Some(pool) = &settings.quota.pool else {
+        view::forget(sqlite)
+            .await
+            .context("cannot clear the quota pool's view in the database")?;
         return Ok(None);
     };
     // About a second's worth of calls at the configured rate.
     let chunk =
         i64::from(settings.quota.max_per_second.get()) + i64::from(settings.quota.burst.get());
+    let address = super::address(&pool.url);
     let quota = PoolQuota::open(pool, sqlite.clone(), chunk)
         .await
-        .with_context(|| format!("cannot prepare the quota pool at {}", pool.url))?;
-    tracing::info!(host = %pool.host, url = %pool.url, offline_share = pool.offline_share,
+        .with_context(|| format!("cannot prepare the quota pool at {address}"))?;
+    tracing::info!(host = %pool.host, pool = %address, offline_share = pool.offline_share,
         "quota from the pool shared with other hosts");
     Ok(Some(quota))
 }
@@ -108,6 +134,7 @@ impl PoolQuota {
         chunk: i64,
     ) -> anyhow::Result<PoolQuota> {
         let options = super::connect_options(settings)?;
+        view::prepare(&sqlite).await?;
         let ledger = OfflineLedger::open(sqlite).await?;
         let member = ledger.member().await?.filter(|m| m.host == settings.host);
         Ok(PoolQuota {
@@ -115,12 +142,14 @@ impl PoolQuota {
             offline_share: settings.offline_share,
             chunk: chunk.max(1),
             options,
+            address: super::address(&settings.url),
             ledger,
             conn: tokio::sync::Mutex::new(None),
             book: Mutex::new(Book {
                 member,
                 ..Book::default()
             }),
+            published: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -131,6 +160,12 @@ impl PoolQuota {
 
     /// Up to `wanted` calls at `now`: from the held grant, a new grant, or the offline share.
     pub async fn reserve(&self, now: i64, wanted: i64) -> sqlx::Result<PoolReservation> {
+        let reserved = self.reserve_now(now, wanted).await;
+        self.publish(now).await;
+        reserved
+    }
+
+    async fn reserve_now(&self, now: i64, wanted: i64) -> sqlx::Result<PoolReservation> {
         if let Some(taken) = self.book().take_held(now, wanted, false) {
             return Ok(taken);
         }
@@ -151,8 +186,12 @@ impl PoolQuota {
         };
         let asked = wanted.max(self.chunk);
         self.book().asked_at = Some(now);
-        match self.ask(&mut conn, asked, &refunds).await {
-            Ok(grant) => self.granted(now, wanted, asked, grant).await,
+        let report = self.offline_report(now).await;
+        match self.ask(&mut conn, asked, &refunds, report).await {
+            Ok(grant) => {
+                self.contacted(now, true);
+                self.granted(now, wanted, asked, grant).await
+            }
             Err(error) => {
                 *conn = None;
                 self.failed(now, &error);
@@ -166,12 +205,12 @@ impl PoolQuota {
         conn: &mut Option<PgConnection>,
         wanted: i64,
         refunds: &[(i64, i64)],
+        offline: Option<OfflineReport>,
     ) -> Result<Grant, PoolError> {
         let request = GrantRequest {
-            host: &self.host,
-            wanted,
-            offline_share: self.offline_share,
             refunds,
+            offline,
+            ..GrantRequest::new(&self.host, wanted, self.offline_share)
         };
         let exchange = async {
             let connection = match conn {
@@ -223,8 +262,28 @@ impl PoolQuota {
         Ok(taken.unwrap_or_else(|| nothing(now)))
     }
 
+    /// The pool answered at `now`; `busy` when this host asked it for calls.
+    fn contacted(&self, now: i64, busy: bool) {
+        let mut book = self.book();
+        book.told_busy = busy;
+        book.offline_began = None;
+        book.reported = true;
+        book.last_contact = Some(now);
+        book.last_error = None;
+        if book.reachable != Some(true) {
+            book.reachable = Some(true);
+            book.reachable_since = now;
+        }
+    }
+
     fn failed(&self, now: i64, error: &PoolError) {
         let mut book = self.book();
+        book.offline_began.get_or_insert(now);
+        book.last_error = Some(error.to_string());
+        if book.reachable != Some(false) {
+            book.reachable = Some(false);
+            book.reachable_since = now;
+        }
         let refused = matches!(
             error,
             PoolError::NotInitialised | PoolError::ShareDoesNotFit { .. }
@@ -236,13 +295,15 @@ impl PoolQuota {
         if book.offline_until.is_none() {
             match &book.member {
                 Some(member) => tracing::warn!(
-                    host = %self.host, share = member.offline_share, %error,
-                    "quota pool unreachable: delivering within this host's offline share"
+                    host = %self.host, pool = %self.address, share = member.offline_share, %error,
+                    "quota pool at {} unreachable: delivering within this host's offline share",
+                    self.address
                 ),
                 None => tracing::warn!(
-                    host = %self.host, %error,
-                    "quota pool unreachable and this host was never accepted into it: \
-                     sending nothing until it answers"
+                    host = %self.host, pool = %self.address, %error,
+                    "quota pool at {} unreachable and this host was never accepted into it: \
+                     sending nothing until it answers",
+                    self.address
                 ),
             }
         }
@@ -262,6 +323,7 @@ impl PoolQuota {
             return Ok(nothing(now));
         };
         let reservation = self.ledger.reserve(now, wanted, share).await?;
+        self.book().offline_reservations += 1;
         Ok(PoolReservation {
             calls: reservation.calls,
             send_by: reservation.send_by,
@@ -290,25 +352,31 @@ impl PoolQuota {
         }
     }
 
-    /// While delivery is idle: gives back held and unused calls in one round trip, a second
-    /// after the last one, and then nothing more until the next grant.
+    /// While delivery is idle: gives back held and unused calls and tells the pool this host
+    /// has gone idle, in one round trip a second after the last one, and then asks nothing
+    /// more until the next grant.
     pub async fn settle_when_idle(&self, now: i64) {
-        {
+        let due = {
             let book = self.book();
             let owed = book.held.is_some_and(|h| h.calls > 0) || !book.refunds.is_empty();
             let recent = book.asked_at.is_some_and(|t| now - t < 1_000);
             let offline = book.offline_until.is_some_and(|t| t > now);
-            if !owed || recent || offline {
-                return;
+            (owed || book.told_busy) && !recent && !offline
+        };
+        if due {
+            let mut conn = self.conn.lock().await;
+            let refunds = self.book().refunds_due();
+            self.book().asked_at = Some(now);
+            let report = self.offline_report(now).await;
+            match self.ask(&mut conn, 0, &refunds, report).await {
+                Ok(_) => self.contacted(now, false),
+                Err(error) => {
+                    *conn = None;
+                    self.failed(now, &error);
+                }
             }
         }
-        let mut conn = self.conn.lock().await;
-        let refunds = self.book().refunds_due();
-        self.book().asked_at = Some(now);
-        if let Err(error) = self.ask(&mut conn, 0, &refunds).await {
-            *conn = None;
-            self.failed(now, &error);
-        }
+        self.publish(now).await;
     }
 
     /// What may be sent now, as delivery's round sees it.

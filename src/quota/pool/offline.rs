@@ -40,6 +40,11 @@ impl OfflineLedger {
         Ok(OfflineLedger { pool })
     }
 
+    /// The host's database.
+    pub(super) fn database(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// The membership saved at the last contact, if this host was ever accepted.
     pub async fn member(&self) -> sqlx::Result<Option<Member>> {
         let row: Option<(String, String, i64)> =

@@ -14,7 +14,14 @@ CREATE TABLE IF NOT EXISTS quota_pool (
 CREATE TABLE IF NOT EXISTS quota_pool_hosts (
     host text PRIMARY KEY,
     offline_share bigint NOT NULL CHECK (offline_share >= 0),
-    last_contact timestamptz NOT NULL
+    last_contact timestamptz NOT NULL,
+    -- Whether the host asked for calls at its last contact (it had work); false once idle.
+    busy boolean NOT NULL DEFAULT false,
+    -- Its last time cut off from the pool, as it reported on coming back, and the calls it
+    -- had spent from its offline share in its last 24 hours then.
+    offline_from timestamptz,
+    offline_to timestamptz,
+    offline_calls bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS quota_pool_ledger (
     host text NOT NULL,

@@ -11,14 +11,24 @@ use std::collections::HashMap;
 pub type Scalar<'q> =
     sqlx::query::QueryScalar<'q, sqlx::Sqlite, i64, sqlx::sqlite::SqliteArguments<'q>>;
 
+/// Binds a cell as two parameters: its value, and whether the statement is to store it as TEXT
+/// (`CAST(? AS TEXT)`, the only way to write TEXT that is not UTF-8: the driver binds strings
+/// from Rust, which are).
 pub fn bind<'q>(query: Scalar<'q>, cell: &'q Cell) -> Scalar<'q> {
-    match cell {
+    let query = match cell {
         Cell::Null => query.bind(None::<String>),
         Cell::Text(text) => query.bind(text.as_str()),
         Cell::Int(n) => query.bind(*n),
         Cell::Real(x) => query.bind(*x),
-        Cell::Blob(bytes) => query.bind(bytes.as_slice()),
-    }
+        Cell::Blob(bytes) | Cell::BadText(bytes) => query.bind(bytes.as_slice()),
+    };
+    query.bind(matches!(cell, Cell::BadText(_)))
+}
+
+/// A column's value in an INSERT whose parameters `bind` wrote: parameter `n` is the value,
+/// `n + 1` whether it is to be stored as TEXT.
+pub fn column(n: usize) -> String {
+    format!("IIF(?{}, CAST(?{n} AS TEXT), ?{n})", n + 1)
 }
 
 /// A folder for one history's database: in memory (`/dev/shm`) where there is one, since the

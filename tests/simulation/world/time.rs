@@ -48,11 +48,17 @@ impl World {
         }
         self.tell_token();
         let open = self.unsettled_count().await?;
-        // Up to 5 requests per row (a split update), each refused up to max_attempts times.
-        let calls_needed = (open * 5 * i64::from(max_attempts)) as f64;
-        let days = 2 + (calls_needed / f64::from(calls_per_day)).ceil() as i64;
+        // Per row: up to 5 requests (a split update), each refused up to max_attempts times; or,
+        // for a poison row, its strikes in a combined update, then its strikes alone, and the
+        // probes between them.
+        let strikes = i64::from(profile_outbox::delivery::STRIKES_TO_FAIL);
+        let per_row = (5 * i64::from(max_attempts)).max(2 * strikes + 4);
+        let calls_needed = open * per_row;
+        let days = 2 + (calls_needed as f64 / f64::from(calls_per_day)).ceil() as i64;
         let started = self.now_ms();
-        let rounds = self.run_until_at_rest(open, days * DAY).await?;
+        let rounds = self
+            .run_until_at_rest(open, calls_needed, days * DAY)
+            .await?;
         if self.unsettled_count().await? == 0 {
             return Ok((None, rounds));
         }
@@ -65,13 +71,19 @@ impl World {
     }
 
     /// Rounds, with time moving between them, until no row is pending or in flight, `bound_ms`
-    /// has passed, or the round limit is reached. Returns the rounds run.
-    async fn run_until_at_rest(&mut self, open: i64, bound_ms: i64) -> anyhow::Result<u32> {
+    /// has passed, or the round limit is reached (a round sends at least one of `calls_needed`,
+    /// or time moves on to the next thing due). Returns the rounds run.
+    async fn run_until_at_rest(
+        &mut self,
+        open: i64,
+        calls_needed: i64,
+        bound_ms: i64,
+    ) -> anyhow::Result<u32> {
         let started = self.now_ms();
         // While nothing moves, time moves faster: 1 s, 2 s, 4 s … up to a day.
         let mut stalled_ms = 1_000;
         let mut last = (open, self.target.received());
-        let limit = 80 + u32::try_from(open).unwrap_or(0) * 6;
+        let limit = 80 + u32::try_from(open * 6 + calls_needed).unwrap_or(u32::MAX);
         for round in 0..limit {
             self.deliver(1, None, None).await?;
             let now = (self.unsettled_count().await?, self.target.received());
