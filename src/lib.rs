@@ -11,8 +11,10 @@
 //!   `claim` (due rows, each visitor's oldest first), `row` (what a claimed row is, read from
 //!   whatever storage class a producer wrote), `set_aside` (claimed rows that cannot be read as
 //!   text become `failed` in the claim's transaction), `record` (a batch of outcomes in one
-//!   transaction), `recover` (rows a crash left in flight go back to pending) and `profiles`
-//!   (what the profile lookups found, remembered).
+//!   transaction), `recover` (rows a crash left in flight go back to pending), `profiles`
+//!   (what the profile lookups found, remembered) and `figures` (the queue's figures for
+//!   `status`, the status line and `/metrics`: rows per state kept by triggers, and the pending
+//!   rows' schedule, at a cost that does not grow with the table).
 //! - [`adobe`]: Adobe Target's API (named so that it cannot be taken for Cargo's build folder). `visitor` and `update` check a row against Target's limits;
 //!   `request` builds percent-encoded requests, split to fit the size limit, and profile lookups;
 //!   `client` sends them, trusting the host's CA store; `outcome` classifies every answer, an
@@ -44,8 +46,9 @@
 //! - [`state`]: the daemon's visible state row (quota, pause, circuit, heartbeat) for operators.
 //! - [`token_watch`]: re-reads the token file when it changes and on SIGHUP.
 //! - [`housekeeping`]: prunes finished rows past their retention, checkpoints the WAL, and keeps
-//!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint (`gauges`
-//!   read through each state's index and cached, `health` for `/healthz`, `server`).
+//!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint (`registry`
+//!   of `prometheus-client`, `gauges` read from `outbox::figures` at each scrape, `health` for
+//!   `/healthz`, `server`).
 //!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications (through `sd-notify`).
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.

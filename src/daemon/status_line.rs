@@ -82,11 +82,13 @@ mod tests {
             .expect("a batch recorded");
         let after = status_line(&pool).await.expect("line");
         for state in ["pending", "in_flight", "failed"] {
-            sqlx::query("INSERT INTO outbox (mbox_pc, attributes, state) VALUES ('1-1.01_00', '{}', ?1)")
-                .bind(state)
-                .execute(&pool)
-                .await
-                .expect("row added");
+            sqlx::query(
+                "INSERT INTO outbox (mbox_pc, attributes, state) VALUES ('1-1.01_00', '{}', ?1)",
+            )
+            .bind(state)
+            .execute(&pool)
+            .await
+            .expect("row added");
         }
         let waiting = status_line(&pool).await.expect("line");
 

@@ -1,5 +1,6 @@
-//! The optional Prometheus endpoint: counters kept in memory by delivery (`registry`), figures
-//! read from the database at most every few seconds through cheap indexed counts (`gauges`),
+//! The optional Prometheus endpoint: one `prometheus-client` registry (`registry`) of the counters
+//! delivery keeps in memory and the figures read from the database at each scrape (`gauges`, from
+//! the queue's one source, `outbox::figures`),
 //! `/healthz` judged from the delivery loop's heartbeat and last round error (`health`), and the
 //! HTTP listener (`server`).
 
@@ -8,7 +9,6 @@ mod health;
 mod registry;
 mod server;
 
-pub use gauges::{COUNTS, COUNTS_FOR, OLDEST_UNFINISHED};
 pub use health::{ERROR_WINDOW_MS, HEARTBEAT_LIMIT_MS};
 pub use registry::Metrics;
-pub use server::{HEADER_READ_TIMEOUT, serve};
+pub use server::{HEADER_READ_TIMEOUT, render_page, serve};

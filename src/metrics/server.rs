@@ -3,11 +3,11 @@
 //! client cannot hold connections open. Database errors are logged, never sent to the client.
 
 use super::Metrics;
-use super::gauges::{self, Gauges};
+use super::gauges;
 use super::health::{self, Health};
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -29,7 +29,6 @@ const UNAVAILABLE: &str =
 struct Shared {
     pool: SqlitePool,
     metrics: Arc<Metrics>,
-    gauges: Arc<Gauges>,
 }
 
 /// Binds `address` and serves until `stop` is cancelled. Returns the bound address.
@@ -43,11 +42,7 @@ pub async fn serve(
         anyhow::anyhow!("cannot listen on {address} for metrics (metrics.listen): {e}")
     })?;
     let bound = listener.local_addr()?;
-    let shared = Shared {
-        pool,
-        metrics,
-        gauges: Arc::new(Gauges::default()),
-    };
+    let shared = Shared { pool, metrics };
     tokio::spawn(accept(listener, router(shared), stop));
     Ok(bound)
 }
@@ -103,25 +98,37 @@ async fn healthz(State(shared): State<Shared>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics_page(State(shared): State<Shared>) -> (StatusCode, String) {
-    let mut text = String::new();
-    shared.metrics.render(&mut text);
+/// The content type of the OpenMetrics text `prometheus-client` writes.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+async fn metrics_page(
+    State(shared): State<Shared>,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
     let now_ms = crate::clock::Clock::System.wall_ms();
-    let read = match shared.gauges.rows(&shared.pool).await {
-        Ok(figures) => gauges::render(&figures, &shared.pool, now_ms, &mut text).await,
-        Err(e) => Err(e),
-    };
-    let read = match read {
-        Ok(()) => crate::quota::pool::render_metrics(&shared.pool, &mut text).await,
-        Err(e) => Err(e),
-    };
-    match read {
-        Ok(()) => (StatusCode::OK, text),
+    match render_page(&shared.pool, &shared.metrics, now_ms).await {
+        Ok(page) => (StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], page),
         Err(e) => {
             tracing::warn!(error = %e, "/metrics cannot read the database");
-            (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_owned())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                UNAVAILABLE.to_owned(),
+            )
         }
     }
+}
+
+/// What one scrape answers: the database's figures read at `now_ms` (wall clock), nothing cached,
+/// with delivery's counters.
+pub async fn render_page(
+    pool: &SqlitePool,
+    metrics: &Metrics,
+    now_ms: i64,
+) -> anyhow::Result<String> {
+    let readings = gauges::read(pool, now_ms).await?;
+    let mut pool_gauges = String::new();
+    crate::quota::pool::render_metrics(pool, &mut pool_gauges).await?;
+    Ok(metrics.page(&readings, &pool_gauges)?)
 }
 
 #[cfg(test)]
@@ -136,7 +143,6 @@ mod tests {
         Shared {
             pool,
             metrics: Arc::new(Metrics::default()),
-            gauges: Arc::new(Gauges::default()),
         }
     }
 
@@ -146,13 +152,66 @@ mod tests {
         let pool = database(dir.path()).await;
         pool.close().await;
 
-        let (status, body) = metrics_page(State(shared(pool.clone()))).await;
+        let (status, _, body) = metrics_page(State(shared(pool.clone()))).await;
         let (health_status, health_body) = healthz(State(shared(pool))).await;
 
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body, UNAVAILABLE);
         assert_eq!(health_status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(health_body, "database unavailable\n");
+    }
+
+    /// Every sample name the page had before it was written by `prometheus-client`: alert rules
+    /// and dashboards use them.
+    const NAMES: [&str; 13] = [
+        "profile_outbox_requests_total{class=\"delivered\"}",
+        "profile_outbox_requests_total{class=\"rejected\"}",
+        "profile_outbox_rows_delivered_total",
+        "profile_outbox_rows_failed_total",
+        "profile_outbox_request_seconds_bucket{le=\"+Inf\"}",
+        "profile_outbox_request_seconds_sum",
+        "profile_outbox_request_seconds_count",
+        "profile_outbox_rows{state=\"pending\"}",
+        "profile_outbox_rows{state=\"in_flight\"}",
+        "profile_outbox_rows{state=\"cancelled\"}",
+        "profile_outbox_oldest_pending_seconds",
+        "profile_outbox_quota_calls_in_window",
+        "profile_outbox_quota_left",
+    ];
+
+    fn value(page: &str, name: &str) -> Option<f64> {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn every_scrape_reads_the_figures_afresh_under_the_names_alerts_use() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = database(dir.path()).await;
+        let shared = shared(pool.clone());
+        let insert =
+            "INSERT INTO outbox (mbox_pc, attributes, created_at) VALUES ('1-1.01_00', '{}', ?1)";
+        let now = crate::clock::Clock::System.wall_ms();
+
+        let (status, headers, before) = metrics_page(State(shared.clone())).await;
+        sqlx::query(insert)
+            .bind(now - 90_000)
+            .execute(&pool)
+            .await
+            .expect("row added");
+        let (_, _, after) = metrics_page(State(shared)).await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[0].1, OPENMETRICS);
+        for name in NAMES {
+            assert!(value(&before, name).is_some(), "{name} missing:\n{before}");
+        }
+        assert!(before.ends_with("# EOF\n"), "{before}");
+        assert_eq!(value(&before, NAMES[7]), Some(0.0));
+        assert_eq!(value(&after, NAMES[7]), Some(1.0), "{after}");
+        let age = value(&after, "profile_outbox_oldest_pending_seconds").unwrap_or_default();
+        assert!((90.0..120.0).contains(&age), "{after}");
     }
 
     #[tokio::test]

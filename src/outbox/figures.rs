@@ -183,10 +183,7 @@ pub const CREATED: &str = "SELECT id, created_at FROM outbox WHERE id = ?1";
 
 /// `(id, created_at)` of row `id`.
 async fn created(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<(i64, i64)>> {
-    sqlx::query_as(CREATED)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(CREATED).bind(id).fetch_optional(conn).await
 }
 
 /// The newest failed rows' ids, newest first, at most five: the end of `outbox_failed`.
@@ -228,7 +225,10 @@ mod tests {
                 NEXT_RETRY,
                 "SEARCH outbox USING COVERING INDEX outbox_due (next_attempt_at>?)",
             ),
-            (NEWEST_FAILED, "SCAN outbox USING COVERING INDEX outbox_failed"),
+            (
+                NEWEST_FAILED,
+                "SCAN outbox USING COVERING INDEX outbox_failed",
+            ),
             (CREATED, "SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)"),
         ] {
             let details = plan(&mut conn, sql).await;

@@ -88,7 +88,12 @@ async fn step(pool: &SqlitePool, rng: &mut StdRng, now: i64) -> &'static str {
             let visitor = rng.random_range(0..20);
             let (state, at, status, error) = match rng.random_range(0..20) {
                 0 => ("pending", -5, None, None),
-                1 => ("failed", 0, Some(404), Some(format!("{NO_PROFILE}; imported"))),
+                1 => (
+                    "failed",
+                    0,
+                    Some(404),
+                    Some(format!("{NO_PROFILE}; imported")),
+                ),
                 _ => ("pending", 0, None, None),
             };
             sqlx::query(
@@ -161,10 +166,12 @@ async fn step(pool: &SqlitePool, rng: &mut StdRng, now: i64) -> &'static str {
         }
         _ => {
             // A producer deleting its own rows, whatever their state.
-            sqlx::query("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY random() LIMIT 2)")
-                .execute(pool)
-                .await
-                .expect("deleted");
+            sqlx::query(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY random() LIMIT 2)",
+            )
+            .execute(pool)
+            .await
+            .expect("deleted");
             "delete"
         }
     }
@@ -212,7 +219,9 @@ async fn record_some(pool: &SqlitePool, rng: &mut StdRng, now: i64) {
         })
         .collect();
     let mut tx = pool.begin().await.expect("transaction");
-    super::record(&mut tx, &results, now).await.expect("recorded");
+    super::record(&mut tx, &results, now)
+        .await
+        .expect("recorded");
     tx.commit().await.expect("committed");
 }
 
@@ -328,7 +337,13 @@ async fn the_migration_counts_the_rows_already_there() {
         ("in_flight", None, None),
         ("delivered", Some(200), None),
         ("failed", Some(400), Some("too long".to_owned())),
-        ("failed", Some(404), Some(format!("{NO_PROFILE}; the single update API cannot create one"))),
+        (
+            "failed",
+            Some(404),
+            Some(format!(
+                "{NO_PROFILE}; the single update API cannot create one"
+            )),
+        ),
         ("cancelled", None, None),
     ]
     .into_iter()
@@ -347,7 +362,9 @@ async fn the_migration_counts_the_rows_already_there() {
         .expect("row written before 0007");
     }
 
-    crate::db::migrate(&pool, &path).await.expect("0007 applies");
+    crate::db::migrate(&pool, &path)
+        .await
+        .expect("0007 applies");
 
     let (counts, _, _) = kept(&pool, START_MS).await;
     assert_eq!(

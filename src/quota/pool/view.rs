@@ -5,9 +5,12 @@
 //! `[quota.pool]` the daemon removes the row at start, so nothing about a pool is shown.
 
 use crate::admin::{relative, rfc3339, when};
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sqlx::{Row, SqlitePool};
-use std::fmt::Write;
+use std::sync::atomic::AtomicU64;
 
 const TABLE: &str = "
 CREATE TABLE IF NOT EXISTS quota_pool_view (
@@ -224,50 +227,72 @@ impl PoolViewDoc {
     }
 }
 
-/// `/metrics`' pool gauges, when the daemon keeps a view of a pool.
-pub async fn render_metrics(sqlite: &SqlitePool, out: &mut String) -> sqlx::Result<()> {
+/// Writes this host's view of the pool as gauges in the OpenMetrics text format, without the
+/// closing `# EOF` (the page ends after the other figures); nothing without a pool. A gauge whose
+/// value is not known yet (reachable before the first try, the offline share before the first
+/// contact) is left out.
+pub async fn render_metrics(sqlite: &SqlitePool, out: &mut String) -> anyhow::Result<()> {
     let Some(view) = read(sqlite).await? else {
         return Ok(());
     };
-    let mut gauge = |name: &str, help: &str, value: Option<f64>| {
-        if let Some(value) = value {
-            let _ = writeln!(out, "# HELP profile_outbox_pool_{name} {help}");
-            let _ = writeln!(out, "# TYPE profile_outbox_pool_{name} gauge");
-            let _ = writeln!(out, "profile_outbox_pool_{name} {value}");
-        }
-    };
+    let mut registry = Registry::with_prefix("profile_outbox_pool");
     let seconds = |ms: i64| ms as f64 / 1000.0;
-    gauge(
+    count(
+        &mut registry,
         "reachable",
-        "1 while the quota pool answers, 0 while it cannot be reached (absent before the first try).",
-        view.reachable.map(|r| f64::from(u8::from(r))),
+        "1 while the quota pool answers, 0 while it cannot be reached (absent before the first try)",
+        view.reachable.map(i64::from),
     );
-    gauge(
+    time(
+        &mut registry,
         "reachable_changed_timestamp_seconds",
-        "When the pool last became reachable or unreachable (Unix time).",
+        "When the pool last became reachable or unreachable (Unix time)",
         Some(seconds(view.since_ms)),
     );
-    gauge(
+    count(
+        &mut registry,
         "held_calls",
-        "Calls granted by the pool and not yet sent or given back.",
-        Some(view.held as f64),
+        "Calls granted by the pool and not yet sent or given back",
+        Some(view.held),
     );
-    gauge(
+    count(
+        &mut registry,
         "offline_share_calls",
-        "Calls per rolling 24 hours this host may make while the pool is unreachable.",
-        view.offline_share.map(|s| s as f64),
+        "Calls per rolling 24 hours this host may make while the pool is unreachable",
+        view.offline_share,
     );
-    gauge(
+    count(
+        &mut registry,
         "offline_left_calls",
-        "Calls left of the offline share in the rolling 24 hours.",
-        view.offline_left().map(|l| l as f64),
+        "Calls left of the offline share in the rolling 24 hours",
+        view.offline_left(),
     );
-    gauge(
+    time(
+        &mut registry,
         "last_contact_timestamp_seconds",
-        "When this host last exchanged with the pool (Unix time).",
+        "When this host last exchanged with the pool (Unix time)",
         view.last_contact_ms.map(seconds),
     );
+    encode_registry(out, &registry)?;
     Ok(())
+}
+
+/// Registers a whole-number gauge, when its value is known.
+fn count(registry: &mut Registry, name: &str, help: &str, value: Option<i64>) {
+    if let Some(value) = value {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value);
+        registry.register(name, help, gauge);
+    }
+}
+
+/// Registers a gauge of seconds since 1970, when the time is known.
+fn time(registry: &mut Registry, name: &str, help: &str, value: Option<f64>) {
+    if let Some(value) = value {
+        let gauge = Gauge::<f64, AtomicU64>::default();
+        gauge.set(value);
+        registry.register(name, help, gauge);
+    }
 }
 
 #[cfg(test)]
