@@ -49,7 +49,7 @@
 //!   the optional cap on waiting rows. [`metrics`]: the optional Prometheus endpoint (`registry`
 //!   of `prometheus-client`, `gauges` read from `outbox::figures` at each scrape, `health` for
 //!   `/healthz`, `server`).
-//!   [`systemd`]: READY, STATUS, WATCHDOG and STOPPING notifications (through `sd-notify`).
+//!   `systemd`: READY, STATUS, WATCHDOG and STOPPING notifications (through `sd-notify`).
 //! - [`db`]: opening SQLite with explicit, read-back settings; the schema in `migrations/`; the
 //!   lock that keeps a second daemon off the same database.
 //! - [`config`]: typed settings from built-in defaults, a TOML file and environment variables,
@@ -58,12 +58,17 @@
 //!   (an existing database with this binary's schema, never created or migrated, waiting for the
 //!   write lock with `lock_wait`), `status`, `situation` and `explain` (why a row is where it is,
 //!   in plain words), `change` and `apply` (retry, cancel: plan, then one guarded UPDATE),
-//!   `newer` (a visitor's newer rows already sent), `purge`, the shared row `filter`, and output
-//!   (`render`, `json`, `change_doc`, `output`).
+//!   `newer` (a visitor's newer rows already sent), `purge` and the shared row `filter`. What
+//!   they show is the commands' own: see `cli`.
 //! - [`daemon`]: `run` from start-up (`start`) through the destination (`endpoint`) to the tasks
 //!   around delivery (`run`), systemd's status line and its `watchdog`. [`cli`]: the subcommands
-//!   (`usage` for refusals that exit 2, `sandbox` for `run --sandbox`'s own database).
-//!   [`logging`], [`shutdown`]: log output (with journald's priorities) and signals.
+//!   and their presentation (`render` for tables fitted to the terminal, `json` and `change_doc`
+//!   for `--json` documents, `output` for standard output that may be cut short), `usage` for
+//!   refusals that exit 2, `sandbox` for `run --sandbox`'s own database.
+//!   `words`: times and counts in plain words, for every message people read.
+//!   `logging`, `shutdown`: log output (with journald's priorities) and signals.
+//!   Modules that neither the tests nor the benchmarks use are `pub(crate)`, so the compiler
+//!   reports what nothing calls.
 
 pub mod admin;
 pub mod adobe;
@@ -74,11 +79,12 @@ pub mod daemon;
 pub mod db;
 pub mod delivery;
 pub mod housekeeping;
-pub mod logging;
+pub(crate) mod logging;
 pub mod metrics;
 pub mod outbox;
 pub mod quota;
-pub mod shutdown;
+pub(crate) mod shutdown;
 pub mod state;
-pub mod systemd;
+pub(crate) mod systemd;
 pub mod token_watch;
+pub(crate) mod words;

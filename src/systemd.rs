@@ -56,11 +56,6 @@ impl Notifier {
         (Notifier::new(channel, active, watchdog), sent)
     }
 
-    /// Whether systemd is listening.
-    pub fn is_active(&self) -> bool {
-        self.active
-    }
-
     pub fn ready(&self) {
         self.send(NotifyState::Ready);
     }
@@ -134,7 +129,7 @@ mod tests {
     #[test]
     fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
         let (mut notifier, list) = Notifier::recording(false, Some(Duration::from_secs(1)));
-        assert!(!notifier.is_active());
+        assert!(!notifier.active);
         notifier.ready();
         notifier.alive();
         notifier.status("2 pending");

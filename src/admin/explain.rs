@@ -1,9 +1,9 @@
 //! Why a row is where it is, in plain words: a pure function from the row and the facts around it
 //! (its visitor's other rows, the quota, the daemon) to a sentence and a few notes.
 
-use super::render::{relative, when};
 use crate::adobe::RowProblem;
 use crate::outbox::State;
+use crate::words::{relative, when};
 
 /// Older rows of the same visitor still unfinished: the row waits for them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,7 +243,7 @@ fn plain(problem: &RowProblem) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::render::clock_time;
+    use crate::words::clock_time;
 
     const NOW: i64 = 1_795_874_707_000;
     const MIN: i64 = 60_000;

@@ -6,10 +6,10 @@
 
 use super::daemon::DaemonView;
 use super::open::Database;
-use super::render::{self, age, relative, when};
 use crate::clock::Clock;
 use crate::outbox::figures;
 use crate::quota::{self, Usage};
+use crate::words::{self, age, relative, when};
 use std::path::PathBuf;
 
 pub use crate::outbox::figures::Counts;
@@ -177,7 +177,7 @@ impl Status {
 /// `1 row waits`, `2 rows wait`.
 fn waits(n: i64, noun: &str) -> String {
     let verb = if n == 1 { "waits" } else { "wait" };
-    format!("{} {verb}", render::count(n, noun))
+    format!("{} {verb}", words::count(n, noun))
 }
 
 #[cfg(test)]

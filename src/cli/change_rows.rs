@@ -3,11 +3,11 @@
 //! `--even-if-invalid`), or with `--dry-run` only say what would change; else change them and say
 //! what was done.
 
+use super::change_doc::{ChangeDoc, ChangeMode};
 use super::common::{self, id_list};
+use super::output::Out;
 use super::usage::refuse;
-use crate::admin::{
-    self, Applied, Change, ChangeDoc, ChangeMode, Need, OrderGuard, Out, Permit, Plan, RowFilter,
-};
+use crate::admin::{self, Applied, Change, Need, OrderGuard, Permit, Plan, RowFilter};
 use crate::clock::Clock;
 use std::path::Path;
 use std::process::ExitCode;

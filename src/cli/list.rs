@@ -2,11 +2,12 @@
 
 use super::args::ListArgs;
 use super::common;
-use crate::admin::{
-    self, Delivery, ListDoc, Order, Out, OutboxRow, RowDoc, Table, TimeFrame, clean, clock_time,
-    relative, stdout_width,
-};
+use super::json::{ListDoc, RowDoc};
+use super::output::{Delivery, Out};
+use super::render::{Table, clean, stdout_width};
+use crate::admin::{self, Order, OutboxRow, TimeFrame};
 use crate::clock::Clock;
+use crate::words::{clock_time, relative};
 use std::path::Path;
 use std::process::ExitCode;
 

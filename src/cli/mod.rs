@@ -1,16 +1,21 @@
 //! The command line: one binary, a subcommand per job. Each subcommand lives in its own file; the
 //! admin subcommands (`status`, `list`, `show`, `retry`, `cancel`, `purge`) share `common` and
-//! `change_rows`, and read and change the database through [`crate::admin`].
+//! `change_rows`, and read and change the database through [`crate::admin`]; how they show it (`render`, `json`,
+//! `change_doc`, `output`) is here.
 
 mod args;
 mod cancel;
+mod change_doc;
 mod change_rows;
 mod check_config;
 mod common;
 mod enqueue;
+mod json;
 mod list;
+mod output;
 mod pool;
 mod purge;
+mod render;
 mod retry;
 mod run;
 mod sandbox;

@@ -2,10 +2,13 @@
 //! Without `--yes` it deletes at most one row; with `--dry-run` it only counts.
 
 use super::args::PurgeArgs;
+use super::change_doc::{NeedDoc, PurgeDoc};
 use super::common;
+use super::output::Out;
 use super::usage::refuse;
-use crate::admin::{self, NeedDoc, Out, PurgeDoc, PurgeScope, clock_time, rfc3339};
+use crate::admin::{self, PurgeScope};
 use crate::clock::{Clock, millis};
+use crate::words::{clock_time, rfc3339};
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -1,10 +1,11 @@
 //! `profile-outbox retry`: failed rows become pending again, due now, with their attempts reset.
 
 use super::args::RetryArgs;
+use super::change_doc::ChangeMode;
 use super::change_rows::{Format, Request, change_rows};
 use super::common;
 use super::usage::refuse;
-use crate::admin::{Change, ChangeMode, Permit};
+use crate::admin::{Change, Permit};
 use crate::clock::Clock;
 use std::path::Path;
 use std::process::ExitCode;

@@ -3,8 +3,12 @@
 
 use super::args::ShowArgs;
 use super::common;
-use crate::admin::{self, Out, RowReport, ShowDoc, clean, count, when};
+use super::json::ShowDoc;
+use super::output::Out;
+use super::render::clean;
+use crate::admin::{self, RowReport};
 use crate::clock::Clock;
+use crate::words::{count, when};
 use anyhow::bail;
 use std::path::Path;
 use std::process::ExitCode;

@@ -4,13 +4,15 @@
 
 use super::args::StatusArgs;
 use super::common::{self, NEEDS_ATTENTION};
+use super::json::StatusDoc;
+use super::output::Out;
+use super::render::{Width, cell, clean, stdout_width};
 use crate::admin::Database;
-use crate::admin::{
-    self, Out, Status, StatusDoc, Width, cell, clean, count, relative, stdout_width, when,
-};
+use crate::admin::{self, Status};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::quota::pool::{PoolView, PoolViewDoc, pool_attention, read_view, render_pool};
+use crate::words::{count, relative, when};
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -4,7 +4,7 @@
 //! timeline; readers place them on the wall clock with the anchor in `daemon_state`. Without
 //! `[quota.pool]` the daemon removes the row at start, so nothing about a pool is shown.
 
-use crate::admin::{relative, rfc3339, when};
+use crate::words::{relative, rfc3339, when};
 use prometheus_client::encoding::text::encode_registry;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;

@@ -2,11 +2,8 @@
 //! fields, never rename or remove one. Every time is given twice: `*_at` as RFC 3339 (UTC) and
 //! `*_at_ms` as wall-clock milliseconds since 1970; both are null when there is no such time.
 
-use super::render::rfc3339;
-use super::rows::OutboxRow;
-use super::situation::RowReport;
-use super::status::Status;
-use super::time::TimeFrame;
+use crate::admin::{OutboxRow, RowReport, Status, TimeFrame};
+use crate::words::rfc3339;
 use serde::Serialize;
 
 /// One row, as `list` and `show` give it.

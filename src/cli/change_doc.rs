@@ -2,9 +2,7 @@
 //! and, with `--dry-run` or a refusal, what they would do. Field names are a contract with scripts
 //! (README, "JSON documents"): add fields, never rename or remove one.
 
-use super::apply::Applied;
-use super::change::{Need, Plan};
-use super::newer::Newer;
+use crate::admin::{Applied, Need, Newer, Plan};
 use serde::Serialize;
 
 /// `retry --json` and `cancel --json`: what was changed, or with `--dry-run` or a refusal, what
