@@ -54,7 +54,10 @@ impl World {
         let strikes = i64::from(profile_outbox::delivery::STRIKES_TO_FAIL);
         let per_row = (5 * i64::from(max_attempts)).max(2 * strikes + 4);
         let calls_needed = open * per_row;
-        let days = 2 + (calls_needed as f64 / f64::from(calls_per_day)).ceil() as i64;
+        // A group of k requests waits until k calls are free, so a day may end with up to k - 1
+        // calls unused while such a group waits: a day gives at least calls_per_day - k + 1.
+        let per_day = i64::from(calls_per_day) - i64::from(calls_per_day.min(5)) + 1;
+        let days = 2 + (calls_needed as f64 / per_day as f64).ceil() as i64;
         let started = self.now_ms();
         let rounds = self
             .run_until_at_rest(open, calls_needed, days * DAY)
@@ -72,7 +75,7 @@ impl World {
 
     /// Rounds, with time moving between them, until no row is pending or in flight, `bound_ms`
     /// has passed, or the round limit is reached (a round sends at least one of `calls_needed`,
-    /// or time moves on to the next thing due). Returns the rounds run.
+    /// or time moves on towards the next thing due). Returns the rounds run.
     async fn run_until_at_rest(
         &mut self,
         open: i64,
@@ -83,7 +86,9 @@ impl World {
         // While nothing moves, time moves faster: 1 s, 2 s, 4 s … up to a day.
         let mut stalled_ms = 1_000;
         let mut last = (open, self.target.received());
-        let limit = 80 + u32::try_from(open * 6 + calls_needed).unwrap_or(u32::MAX);
+        // Each day of waiting (for the quota, a retry) can take the 18 doublings from 1 s to a day.
+        let waits = 18 * (bound_ms / DAY + 1);
+        let limit = 80 + u32::try_from(open * 6 + calls_needed + waits).unwrap_or(u32::MAX);
         for round in 0..limit {
             self.deliver(1, None, None).await?;
             let now = (self.unsettled_count().await?, self.target.received());
