@@ -191,7 +191,8 @@ async fn watch_drain(config: &Path, log: &Path, stand_in: &StandIn) -> anyhow::R
         daemon.check_running()?;
         anyhow::ensure!(
             spawned.elapsed() < Duration::from_secs(120),
-            "no request within 120 s"
+            "no request within 120 s; the daemon's log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

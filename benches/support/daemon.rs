@@ -21,7 +21,9 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_profile-outbox"))
 }
 
-/// Writes a config file in `dir` for a daemon on `database`, sending to `base_url`.
+/// Writes a config file in `dir` for a daemon on `database`, sending to `base_url`. The profile
+/// lookup is off: these figures are the update path's (the stand-in answers only updates), and
+/// `cargo bench --bench profile_check` measures the lookup.
 pub fn write_config(
     dir: &Path,
     database: &Path,
@@ -33,7 +35,7 @@ pub fn write_config(
         Pace::Unlimited => "max_per_second = 1000000000\nburst = 1000000000\n",
     };
     let text = format!(
-        "[database]\npath = {database:?}\n\n[target]\nclient_code = \"bench\"\nbase_url = \"{base_url}\"\n\n[quota]\n{quota}",
+        "[database]\npath = {database:?}\n\n[target]\nclient_code = \"bench\"\nbase_url = \"{base_url}\"\ncheck_profile = false\n\n[quota]\n{quota}",
         database = database.display().to_string(),
     );
     let path = dir.join("config.toml");
