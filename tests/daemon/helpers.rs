@@ -195,7 +195,7 @@ impl TestApp {
     }
 
     /// Starts `profile-outbox run` as a separate process, its log appended to `daemon.log`.
-    pub fn spawn_daemon(&self) -> Child {
+    pub fn spawn_daemon(&self) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -205,6 +205,7 @@ impl TestApp {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Daemon)
             .expect("daemon starts")
     }
 
@@ -371,5 +372,31 @@ pub async fn wait_exit(child: &mut Child, limit: Duration) -> std::process::Exit
             panic!("process did not exit within {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A daemon process started by a test: a `Child`, killed and reaped when dropped, so that a test
+/// that fails half-way leaves no daemon running.
+pub struct Daemon(pub Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }

@@ -13,7 +13,7 @@
 mod pg_server;
 
 use crate::fake_target::Received;
-use crate::helpers::{TestApp, terminate, wait_exit};
+use crate::helpers::{Daemon, TestApp, terminate, wait_exit};
 use serde_json::json;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -185,7 +185,7 @@ async fn store_to(url: &str, host: &str, rows: usize, target: &str, extra: &str)
 
 /// `run` with this process's wall clock `offset_ms` off the host's (the test seam of
 /// `clock::WALL_OFFSET_ENV`).
-fn spawn_with_wall_offset(app: &TestApp, offset_ms: i64) -> Child {
+fn spawn_with_wall_offset(app: &TestApp, offset_ms: i64) -> Daemon {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -199,6 +199,7 @@ fn spawn_with_wall_offset(app: &TestApp, offset_ms: i64) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Daemon)
         .unwrap()
 }
 
