@@ -1,7 +1,7 @@
 //! The figures `/metrics` reads from the database at each scrape, in one short read transaction:
 //! rows per state and the oldest row not finished, from the queue's one source of figures
-//! (`outbox::figures`, which costs the same at any size of table), and the quota from the daemon's
-//! one-row visible state.
+//! (`outbox::figures`, which costs the same at any size of table), and the quota and the delivery
+//! loop's heartbeat from the daemon's one-row visible state.
 
 use crate::outbox::{State, figures};
 use sqlx::{Row, SqlitePool};
@@ -15,6 +15,8 @@ pub struct Readings {
     pub oldest_pending_seconds: f64,
     pub quota_used: i64,
     pub quota_left: i64,
+    /// Seconds since the delivery loop last saved its heartbeat; none before it first did.
+    pub heartbeat_age_seconds: Option<f64>,
 }
 
 /// Reads the figures at `now_ms` (wall clock).
@@ -23,14 +25,15 @@ pub async fn read(pool: &SqlitePool, now_ms: i64) -> sqlx::Result<Readings> {
     let counts = figures::counts(&mut tx).await?;
     let oldest = figures::oldest_waiting(&mut tx).await?;
     let quota = sqlx::query(
-        "SELECT coalesce(calls_in_window, 0), coalesce(quota_limit, 0) FROM daemon_state WHERE id = 1",
+        "SELECT coalesce(calls_in_window, 0), coalesce(quota_limit, 0), heartbeat_at
+         FROM daemon_state WHERE id = 1",
     )
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let (used, limit): (i64, i64) = match quota {
-        Some(row) => (row.try_get(0)?, row.try_get(1)?),
-        None => (0, 0),
+    let (used, limit, heartbeat): (i64, i64, Option<i64>) = match quota {
+        Some(row) => (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+        None => (0, 0, None),
     };
     Ok(Readings {
         rows: State::ALL
@@ -42,5 +45,6 @@ pub async fn read(pool: &SqlitePool, now_ms: i64) -> sqlx::Result<Readings> {
         }),
         quota_used: used,
         quota_left: (limit - used).max(0),
+        heartbeat_age_seconds: heartbeat.map(|at| (now_ms - at).max(0) as f64 / 1000.0),
     })
 }

@@ -159,6 +159,18 @@ impl Metrics {
         self.quota_left.set(readings.quota_left);
         let mut text = String::new();
         encode_registry(&mut text, &self.registry)?;
+        // Shown only once the loop has saved a heartbeat: a 0 before then would read as healthy.
+        if let Some(age) = readings.heartbeat_age_seconds {
+            let mut heartbeat = Registry::default();
+            let gauge = Gauge::<f64, AtomicU64>::default();
+            gauge.set(age);
+            heartbeat.register(
+                "profile_outbox_heartbeat_age_seconds",
+                "Seconds since the delivery loop last saved its heartbeat (it saves one every second while it runs)",
+                gauge,
+            );
+            encode_registry(&mut text, &heartbeat)?;
+        }
         text.push_str(more);
         encode_eof(&mut text)?;
         Ok(text)

@@ -215,6 +215,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_heartbeat_age_is_shown_once_the_loop_has_saved_a_heartbeat() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = database(dir.path()).await;
+        let now = crate::clock::Clock::System.wall_ms();
+        let name = "profile_outbox_heartbeat_age_seconds";
+
+        let (_, _, before) = metrics_page(State(shared(pool.clone()))).await;
+        sqlx::query(
+            "INSERT INTO daemon_state (id, timeline_ms, wall_ms, boot_id, boot_ms, heartbeat_at)
+             VALUES (1, 0, ?1, 'boot', 0, ?1)",
+        )
+        .bind(now - 75_000)
+        .execute(&pool)
+        .await
+        .expect("state saved");
+        let (_, _, stale) = metrics_page(State(shared(pool))).await;
+
+        assert_eq!(value(&before, name), None, "{before}");
+        let age = value(&stale, name).unwrap_or_default();
+        assert!((75.0..105.0).contains(&age), "{stale}");
+        assert!(stale.ends_with("# EOF\n"), "{stale}");
+    }
+
+    #[tokio::test]
     async fn healthz_is_unhealthy_while_rounds_fail_and_healthy_once_a_round_delivers() {
         let dir = tempfile::tempdir().expect("temp dir");
         let pool = database(dir.path()).await;
