@@ -4,8 +4,8 @@
 //! status) and the page the metrics server renders for each scrape, several times each, and
 //! prints the median and the fastest run.
 //!
-//! Databases are built once into `target/bench-status/` (10 million rows take a few minutes and
-//! about 2.5 GB each) and reused by later runs; delete the folder to rebuild, or set
+//! Databases are built once into `target/bench-status/` (10 million rows take about a minute and
+//! 1.2 to 1.6 GB each) and reused by later runs; delete the folder to rebuild, or set
 //! `PROFILE_OUTBOX_BENCH_DIR` to keep them elsewhere.
 //!
 //! Run with `cargo bench --bench status` (all mixes) or name mixes: `cargo bench --bench status --
