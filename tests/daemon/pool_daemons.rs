@@ -53,11 +53,7 @@ async fn settle(stores: &[&TestApp], expected: i64, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemons_sharing_a_pool_never_pass_its_limit_whatever_fails() {
     let server = pg_server::own_server();
-    let url = pg_server::fresh_database_on(&server).await;
-    let mut admin = pg_server::connect_url(&url).await;
-    profile_outbox::quota::pool::init(&mut admin, LIMIT)
-        .await
-        .unwrap();
+    let (url, admin) = pg_server::pool_with_limit_on(&server, LIMIT).await;
     drop(admin);
     let busy = store(&url, "busy", 300).await;
     let quiet_a = store(&url, "quiet-a", 60).await;
@@ -268,11 +264,7 @@ async fn settled(app: &TestApp, quiet: Duration) -> Vec<Received> {
 async fn daemons_sharing_a_pool_stay_under_it_with_a_hung_server_wrong_clocks_and_a_host_cut_off() {
     const LIMIT: i64 = 120;
     let server = pg_server::own_server();
-    let url = pg_server::fresh_database_on(&server).await;
-    let mut admin = pg_server::connect_url(&url).await;
-    profile_outbox::quota::pool::init(&mut admin, LIMIT)
-        .await
-        .unwrap();
+    let (url, admin) = pg_server::pool_with_limit_on(&server, LIMIT).await;
     drop(admin);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

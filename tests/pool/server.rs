@@ -292,9 +292,15 @@ pub async fn connect_url(url: &str) -> PgConnection {
     }
 }
 
-/// A fresh database with the pool set up at `limit`: its URL and an admin connection.
+/// A fresh database on the shared server with the pool set up at `limit`: its URL and an admin
+/// connection.
 pub async fn pool_with_limit(limit: i64) -> (String, PgConnection) {
-    let url = fresh_database().await;
+    pool_with_limit_on(server(), limit).await
+}
+
+/// A fresh database on `server` with the pool set up at `limit`: its URL and an admin connection.
+pub async fn pool_with_limit_on(server: &Server, limit: i64) -> (String, PgConnection) {
+    let url = fresh_database_on(server).await;
     let mut conn = connect_url(&url).await;
     profile_outbox::quota::pool::init(&mut conn, limit)
         .await
