@@ -11,4 +11,5 @@ mod server;
 
 pub use health::{ERROR_WINDOW_MS, HEARTBEAT_LIMIT_MS};
 pub use registry::Metrics;
+pub(crate) use registry::{known_count, known_seconds};
 pub use server::{HEADER_READ_TIMEOUT, render_page, serve};

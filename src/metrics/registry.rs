@@ -160,20 +160,36 @@ impl Metrics {
         let mut text = String::new();
         encode_registry(&mut text, &self.registry)?;
         // Shown only once the loop has saved a heartbeat: a 0 before then would read as healthy.
-        if let Some(age) = readings.heartbeat_age_seconds {
-            let mut heartbeat = Registry::default();
-            let gauge = Gauge::<f64, AtomicU64>::default();
-            gauge.set(age);
-            heartbeat.register(
-                "profile_outbox_heartbeat_age_seconds",
-                "Seconds since the delivery loop last saved its heartbeat (it saves one every second while it runs)",
-                gauge,
-            );
-            encode_registry(&mut text, &heartbeat)?;
-        }
+        let mut heartbeat = Registry::default();
+        known_seconds(
+            &mut heartbeat,
+            "profile_outbox_heartbeat_age_seconds",
+            "Seconds since the delivery loop last saved its heartbeat (it saves one every second while it runs)",
+            readings.heartbeat_age_seconds,
+        );
+        encode_registry(&mut text, &heartbeat)?;
         text.push_str(more);
         encode_eof(&mut text)?;
         Ok(text)
+    }
+}
+
+/// Registers a gauge of a whole number when its value is known: a figure not known yet is left
+/// out rather than shown as 0.
+pub(crate) fn known_count(registry: &mut Registry, name: &str, help: &str, value: Option<i64>) {
+    if let Some(value) = value {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value);
+        registry.register(name, help, gauge);
+    }
+}
+
+/// Registers a gauge of seconds (an age, or a time since 1970) when its value is known.
+pub(crate) fn known_seconds(registry: &mut Registry, name: &str, help: &str, value: Option<f64>) {
+    if let Some(value) = value {
+        let gauge = Gauge::<f64, AtomicU64>::default();
+        gauge.set(value);
+        registry.register(name, help, gauge);
     }
 }
 

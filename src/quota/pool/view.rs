@@ -4,13 +4,12 @@
 //! timeline; readers place them on the wall clock with the anchor in `daemon_state`. Without
 //! `[quota.pool]` the daemon removes the row at start, so nothing about a pool is shown.
 
+use crate::metrics::{known_count, known_seconds};
 use crate::words::{relative, rfc3339, when};
 use prometheus_client::encoding::text::encode_registry;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sqlx::{Row, SqlitePool};
-use std::sync::atomic::AtomicU64;
 
 const TABLE: &str = "
 CREATE TABLE IF NOT EXISTS quota_pool_view (
@@ -237,37 +236,37 @@ pub async fn render_metrics(sqlite: &SqlitePool, out: &mut String) -> anyhow::Re
     };
     let mut registry = Registry::with_prefix("profile_outbox_pool");
     let seconds = |ms: i64| ms as f64 / 1000.0;
-    count(
+    known_count(
         &mut registry,
         "reachable",
         "1 while the quota pool answers, 0 while it cannot be reached (absent before the first try)",
         view.reachable.map(i64::from),
     );
-    time(
+    known_seconds(
         &mut registry,
         "reachable_changed_timestamp_seconds",
         "When the pool last became reachable or unreachable (Unix time)",
         Some(seconds(view.since_ms)),
     );
-    count(
+    known_count(
         &mut registry,
         "held_calls",
         "Calls granted by the pool and not yet sent or given back",
         Some(view.held),
     );
-    count(
+    known_count(
         &mut registry,
         "offline_share_calls",
         "Calls per rolling 24 hours this host may make while the pool is unreachable",
         view.offline_share,
     );
-    count(
+    known_count(
         &mut registry,
         "offline_left_calls",
         "Calls left of the offline share in the rolling 24 hours",
         view.offline_left(),
     );
-    time(
+    known_seconds(
         &mut registry,
         "last_contact_timestamp_seconds",
         "When this host last exchanged with the pool (Unix time)",
@@ -275,24 +274,6 @@ pub async fn render_metrics(sqlite: &SqlitePool, out: &mut String) -> anyhow::Re
     );
     encode_registry(out, &registry)?;
     Ok(())
-}
-
-/// Registers a whole-number gauge, when its value is known.
-fn count(registry: &mut Registry, name: &str, help: &str, value: Option<i64>) {
-    if let Some(value) = value {
-        let gauge = Gauge::<i64>::default();
-        gauge.set(value);
-        registry.register(name, help, gauge);
-    }
-}
-
-/// Registers a gauge of seconds since 1970, when the time is known.
-fn time(registry: &mut Registry, name: &str, help: &str, value: Option<f64>) {
-    if let Some(value) = value {
-        let gauge = Gauge::<f64, AtomicU64>::default();
-        gauge.set(value);
-        registry.register(name, help, gauge);
-    }
 }
 
 #[cfg(test)]
