@@ -17,10 +17,14 @@ use profile_outbox::config::DatabaseSettings;
 use profile_outbox::db::{self, Durability, OpenMode};
 use profile_outbox::metrics::{self, Metrics};
 use profile_outbox::state;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::SqliteConnection;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+// The pipeline benchmark's databases, for their bulk load.
+#[path = "support/database.rs"]
+#[allow(dead_code)]
+mod database;
 
 const RUNS: usize = 9;
 const DAY_MS: i64 = 86_400_000;
@@ -229,9 +233,8 @@ async fn database(mix: &Mix) -> anyhow::Result<PathBuf> {
 }
 
 /// Creates the database as `run` does, then fills it in one statement with the outbox's indexes
-/// dropped and rebuilt afterwards from their own SQL (building an index once is much faster than
-/// growing it a row at a time). The triggers stay, so the kept counts are the triggers' own.
-/// Adds a day of quota ledger and the daemon's state row.
+/// dropped and rebuilt afterwards (`database::bulk_load`). The triggers stay, so the kept counts
+/// are the triggers' own. Adds a day of quota ledger and the daemon's state row.
 async fn build(path: &Path, mix: &Mix) -> anyhow::Result<()> {
     let pool = db::open(
         path,
@@ -246,67 +249,52 @@ async fn build(path: &Path, mix: &Mix) -> anyhow::Result<()> {
     let now = timeline.now_ms();
     state::started(&pool, &timeline).await?;
     state::stopped(&pool).await?;
-    pool.close().await;
-    // Leaving WAL needs the file to itself: wait for the pool's connections to let go.
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .busy_timeout(Duration::from_secs(30))
-        .journal_mode(SqliteJournalMode::Delete)
-        .synchronous(SqliteSynchronous::Off)
-        .pragma("cache_size", "-1048576")
-        .pragma("temp_store", "memory")
-        .connect()
-        .await?;
-    let indexes: Vec<(String, String)> = sqlx::query_as(
-        "SELECT name, sql FROM sqlite_master
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master
          WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL",
     )
-    .fetch_all(&mut conn)
+    .fetch_all(&pool)
     .await?;
-    for (name, _) in &indexes {
-        sqlx::query(&format!("DROP INDEX {name}"))
-            .execute(&mut conn)
-            .await?;
-    }
-    // Rows spread over 30 days, 50,000 visitors.
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-         INSERT INTO outbox (mbox_pc, attributes, source, created_at, state, attempts, sends,
-                             next_attempt_at, last_status, last_error, updated_at)
-         SELECT (i % 50000) || '-' || (i % 977) || '.01_00',
-                '{\"loyalty_tier\":\"gold\",\"visits\":' || i || '}', 'loyalty-app',
-                ?2 - (?1 - i) * ?3,
-                CASE WHEN i > ?1 - ?4 THEN 'pending'
-                     WHEN i % ?5 = 0 THEN 'failed'
-                     WHEN i % ?6 = 1 THEN 'cancelled'
-                     ELSE 'delivered' END,
-                0, 1,
-                CASE WHEN i > ?1 - ?4 AND ?7 > 0 AND i % ?7 = 0 THEN ?2 + 600000 ELSE 0 END,
-                200, NULL, ?2 - (?1 - i) * ?3
-         FROM n",
-    )
-    .bind(mix.rows)
-    .bind(now)
-    .bind((30 * DAY_MS / mix.rows).max(1))
-    .bind(mix.pending)
-    .bind(mix.failed_every)
-    .bind(mix.cancelled_every)
-    .bind(mix.later_every)
-    .execute(&mut conn)
-    .await?;
-    for (_, sql) in &indexes {
-        sqlx::query(sql).execute(&mut conn).await?;
-    }
-    sqlx::query(
-        "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < 1439)
-         INSERT INTO quota_ledger (bucket, calls) SELECT ?1 / 60000 - i, 500 FROM b",
-    )
-    .bind(now)
-    .execute(&mut conn)
-    .await?;
-    sqlx::query("PRAGMA journal_mode = WAL")
-        .execute(&mut conn)
+    // sqlx's `close` can return with a connection still on its way back to the pool (sqlx issue
+    // 3217); dropping the pool closes that one too, and `bulk_load` waits for it to let go.
+    pool.close().await;
+    drop(pool);
+    let indexes: Vec<&str> = indexes.iter().map(String::as_str).collect();
+    database::bulk_load(path, &indexes, async |conn: &mut SqliteConnection| {
+        // Rows spread over 30 days, 50,000 visitors.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO outbox (mbox_pc, attributes, source, created_at, state, attempts, sends,
+                                 next_attempt_at, last_status, last_error, updated_at)
+             SELECT (i % 50000) || '-' || (i % 977) || '.01_00',
+                    '{\"loyalty_tier\":\"gold\",\"visits\":' || i || '}', 'loyalty-app',
+                    ?2 - (?1 - i) * ?3,
+                    CASE WHEN i > ?1 - ?4 THEN 'pending'
+                         WHEN i % ?5 = 0 THEN 'failed'
+                         WHEN i % ?6 = 1 THEN 'cancelled'
+                         ELSE 'delivered' END,
+                    0, 1,
+                    CASE WHEN i > ?1 - ?4 AND ?7 > 0 AND i % ?7 = 0 THEN ?2 + 600000 ELSE 0 END,
+                    200, NULL, ?2 - (?1 - i) * ?3
+             FROM n",
+        )
+        .bind(mix.rows)
+        .bind(now)
+        .bind((30 * DAY_MS / mix.rows).max(1))
+        .bind(mix.pending)
+        .bind(mix.failed_every)
+        .bind(mix.cancelled_every)
+        .bind(mix.later_every)
+        .execute(&mut *conn)
         .await?;
-    conn.close().await?;
-    Ok(())
+        sqlx::query(
+            "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < 1439)
+             INSERT INTO quota_ledger (bucket, calls) SELECT ?1 / 60000 - i, 500 FROM b",
+        )
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    })
+    .await
 }

@@ -55,20 +55,47 @@ pub async fn create_backlog(path: &Path, rows: u64) -> anyhow::Result<()> {
 }
 
 /// Like [`create_backlog`] for millions of rows: loads with the two pending-row indexes and the
-/// insert trigger dropped, no journal and no fsync, then rebuilds them from their own SQL and
-/// puts the database back in WAL mode. The result has the daemon's schema exactly.
+/// insert trigger dropped and rebuilt afterwards ([`bulk_load`]). The result has the daemon's
+/// schema exactly.
 pub async fn bulk_backlog(path: &Path, rows: u64) -> anyhow::Result<()> {
     open_as_daemon(path, 1).await?.close().await;
+    let rows = i64::try_from(rows)?;
+    bulk_load(
+        path,
+        &REBUILT_AFTER_LOAD,
+        async |conn: &mut SqliteConnection| {
+            sqlx::query(FILL)
+                .bind(1_i64)
+                .bind(rows)
+                .execute(conn)
+                .await?;
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Runs `fill` on the existing database at `path` with the schema objects named in `dropped`
+/// (indexes or triggers) gone, no journal and no fsync, then rebuilds them from their own SQL and
+/// puts the database back in WAL mode: building an index once is much faster than growing it a
+/// row at a time. Leaving WAL needs the file to itself, so it waits up to 30 s for other
+/// connections to let go.
+pub async fn bulk_load(
+    path: &Path,
+    dropped: &[&str],
+    fill: impl AsyncFnOnce(&mut SqliteConnection) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut conn = SqliteConnectOptions::new()
         .filename(path)
-        .journal_mode(SqliteJournalMode::Delete)
+        .busy_timeout(Duration::from_secs(30))
         .synchronous(SqliteSynchronous::Off)
         .pragma("cache_size", "-1048576")
         .pragma("temp_store", "memory")
         .connect()
         .await?;
+    leave_wal(&mut conn).await?;
     let mut rebuild = Vec::new();
-    for name in REBUILT_AFTER_LOAD {
+    for name in dropped {
         let (kind, sql): (String, String) =
             sqlx::query_as("SELECT type, sql FROM sqlite_master WHERE name = ?1")
                 .bind(name)
@@ -79,11 +106,7 @@ pub async fn bulk_backlog(path: &Path, rows: u64) -> anyhow::Result<()> {
             .await?;
         rebuild.push(sql);
     }
-    sqlx::query(FILL)
-        .bind(1_i64)
-        .bind(i64::try_from(rows)?)
-        .execute(&mut conn)
-        .await?;
+    fill(&mut conn).await?;
     for sql in rebuild {
         sqlx::query(&sql).execute(&mut conn).await?;
     }
@@ -92,6 +115,28 @@ pub async fn bulk_backlog(path: &Path, rows: u64) -> anyhow::Result<()> {
         .await?;
     conn.close().await?;
     Ok(())
+}
+
+/// Switches `conn` to a rollback journal. That needs the file to itself, and SQLite answers "database
+/// is locked" at once, without waiting out the busy timeout, while a connection just closed by a
+/// pool has not let go yet: so it is tried again for up to 30 s.
+async fn leave_wal(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match sqlx::query("PRAGMA journal_mode = DELETE")
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e))
+                if e.message().contains("locked")
+                    && started.elapsed() < Duration::from_secs(30) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// A pool for the benchmark's own reads while the daemon runs.
